@@ -1,0 +1,185 @@
+"""Safeguarding training booking and learning management."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from lms.core import formatting
+from lms.core.db import set_write_intent
+from lms.extensions import csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def create_app(config=None) -> Flask:
+    """Build the app. Nothing is started here: the scheduler has its own command."""
+    from config import Config
+
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    config = config if config is not None else Config()
+    app.config.from_object(config)
+    _configure_database(app)
+    if app.config["PROXY_FIX_COUNT"]:
+        count = app.config["PROXY_FIX_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=True
+    )
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _configure_login(app)
+    _register_models()
+    _register_blueprints(app)
+    _register_templates(app)
+    _register_errors(app)
+    _register_hooks(app)
+
+    from lms.cli import register_cli
+
+    register_cli(app)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO)
+    return app
+
+
+def _configure_database(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+    if uri.startswith("sqlite"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        connect_args = dict(options.get("connect_args", {}))
+        connect_args.setdefault("timeout", app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000)
+        options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _configure_login(app: Flask) -> None:
+    from lms.accounts.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(token: str):
+        import sqlalchemy as sa
+
+        return db.session.scalar(sa.select(User).where(User.session_token == token))
+
+
+def _register_models() -> None:
+    # Import every model so metadata is complete for Alembic and the schema check.
+    import lms.accounts.models  # noqa: F401
+    import lms.core.audit  # noqa: F401
+    import lms.courses.models  # noqa: F401
+    import lms.messages.models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from lms.accounts.admin_views import bp as people_bp
+    from lms.accounts.views import bp as auth_bp
+    from lms.courses.admin_views import bp as programme_bp
+    from lms.courses.views import bp as catalogue_bp
+    from lms.main import bp as main_bp
+
+    for blueprint in (main_bp, auth_bp, people_bp, catalogue_bp, programme_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_templates(app: Flask) -> None:
+    from lms.accounts.models import Role
+
+    app.jinja_env.filters.update(
+        money=formatting.format_money,
+        date=formatting.format_date,
+        datetime=formatting.format_datetime,
+        time=formatting.format_time,
+        hours=formatting.format_hours,
+    )
+
+    @app.context_processor
+    def inject_globals():
+        return {"partnership_name": app.config["PARTNERSHIP_NAME"], "Role": Role}
+
+
+def _register_errors(app: Flask) -> None:
+    def page(code: int, title: str, message: str):
+        return render_template("errors/error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return page(
+            400,
+            "The form has expired",
+            "For your security the form could not be sent. Go back, reload the page and try again.",
+        )
+
+    @app.errorhandler(400)
+    def bad_request(error):
+        return page(400, "Something in the request was not right", "Go back and try again.")
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return page(403, "You cannot see this page", "Your account does not have access to it.")
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return page(404, "Page not found", "Check the address, or start again from the home page.")
+
+    @app.errorhandler(405)
+    def not_allowed(error):
+        return page(405, "That action is not allowed here", "Go back and use the page's buttons.")
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return page(429, "Too many attempts", "Wait a few minutes and try again.")
+
+    @app.errorhandler(500)
+    def server_error(error):
+        db.session.rollback()
+        return page(500, "Sorry, something went wrong", "Nothing was saved. Try again in a moment.")
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.before_request
+    def mark_write_intent():
+        set_write_intent(request.method not in SAFE_METHODS)
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint != "static":
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.teardown_request
+    def clear_write_intent(exc):
+        set_write_intent(False)

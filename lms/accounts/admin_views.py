@@ -1,0 +1,192 @@
+"""L&D admins manage people, their roles, agencies, and "other" organisation names."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from lms.accounts.forms import (
+    AgencyForm,
+    MapOrganisationForm,
+    PeopleSearchForm,
+    PersonForm,
+    agency_choices,
+)
+from lms.accounts.models import Agency, Role, User, UserRole
+from lms.accounts.services import (
+    AccountError,
+    create_agency,
+    create_person,
+    map_organisation,
+    unmapped_organisations,
+    update_agency,
+    update_person,
+)
+from lms.core.access import roles_required
+from lms.core.clock import now
+from lms.core.web import page_number, render_form, show_error
+from lms.extensions import db
+from lms.messages.delivery import deliver_after_commit
+
+bp = Blueprint("people", __name__, url_prefix="/admin")
+admin_only = roles_required(Role.LND_ADMIN)
+PAGE_SIZE = 50
+
+
+@bp.route("/people")
+@admin_only
+def people():
+    form = PeopleSearchForm(request.args)
+    query = sa.select(User).order_by(User.last_name, User.first_name, User.id)
+    if form.q.data:
+        pattern = f"%{form.q.data.lower()}%"
+        query = query.where(
+            sa.or_(
+                sa.func.lower(User.first_name + " " + User.last_name).like(pattern),
+                User.email.like(pattern),
+            )
+        )
+    if form.role.data:
+        query = query.where(
+            User.id.in_(sa.select(UserRole.user_id).where(UserRole.role == Role(form.role.data)))
+        )
+    page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
+    return render_template("admin/people.html", form=form, page=page)
+
+
+@bp.route("/people/new", methods=["GET", "POST"])
+@admin_only
+def new_person():
+    form = PersonForm()
+    form.agency.choices = agency_choices()
+    if request.method == "GET":
+        form.roles.data = [Role.TRAINER.value]
+    if form.validate_on_submit():
+        try:
+            user, message = create_person(
+                form.person_details(), form.chosen_roles(), by=current_user, now=now()
+            )
+        except AccountError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            db.session.commit()
+            deliver_after_commit([message.id], now())
+            flash(
+                f"{user.full_name} has been added and emailed a link to choose a password.",
+                "success",
+            )
+            return redirect(url_for("people.people"))
+    return render_form("admin/person_form.html", form=form, person=None)
+
+
+@bp.route("/people/<int:user_id>", methods=["GET", "POST"])
+@admin_only
+def edit_person(user_id: int):
+    person = db.session.get(User, user_id) or abort(404)
+    form = PersonForm()
+    form.agency.choices = agency_choices(include_inactive_id=person.agency_id)
+    if request.method == "GET":
+        form.load_person(person)
+        form.roles.data = [role.value for role in person.roles]
+        form.enabled.data = person.is_enabled
+    if form.validate_on_submit():
+        try:
+            update_person(
+                person,
+                form.person_details(),
+                form.chosen_roles(),
+                form.enabled.data,
+                by=current_user,
+                now=now(),
+            )
+        except AccountError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{person.full_name}'s details have been saved.", "success")
+            return redirect(url_for("people.people"))
+    return render_form("admin/person_form.html", form=form, person=person)
+
+
+@bp.route("/agencies")
+@admin_only
+def agencies():
+    counts = dict(
+        db.session.execute(
+            sa.select(User.agency_id, sa.func.count(User.id)).group_by(User.agency_id)
+        ).all()
+    )
+    rows = db.session.scalars(sa.select(Agency).order_by(Agency.name)).all()
+    unmapped = unmapped_organisations()
+    return render_template("admin/agencies.html", agencies=rows, counts=counts, unmapped=unmapped)
+
+
+@bp.route("/agencies/new", methods=["GET", "POST"])
+@admin_only
+def new_agency():
+    form = AgencyForm()
+    if form.validate_on_submit():
+        try:
+            agency = create_agency(form.agency_details(), by=current_user, now=now())
+        except AccountError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{agency.name} has been added.", "success")
+            return redirect(url_for("people.agencies"))
+    return render_form("admin/agency_form.html", form=form, agency=None)
+
+
+@bp.route("/agencies/<int:agency_id>", methods=["GET", "POST"])
+@admin_only
+def edit_agency(agency_id: int):
+    agency = db.session.get(Agency, agency_id) or abort(404)
+    form = AgencyForm()
+    if request.method == "GET":
+        form.load_agency(agency)
+    if form.validate_on_submit():
+        try:
+            update_agency(agency, form.agency_details(), by=current_user, now=now())
+        except AccountError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{agency.name} has been saved.", "success")
+            return redirect(url_for("people.agencies"))
+    return render_form("admin/agency_form.html", form=form, agency=agency)
+
+
+@bp.route("/agencies/map", methods=["GET", "POST"])
+@admin_only
+def map_other():
+    form = MapOrganisationForm()
+    form.agency.choices = [
+        SelectChoice("", "Choose the agency"),
+        *[c for c in agency_choices() if c.value not in ("", "other")],
+    ]
+    if request.method == "GET":
+        form.organisation.data = request.args.get("organisation", "")
+    if not form.organisation.data:
+        return redirect(url_for("people.agencies"))
+    if form.validate_on_submit():
+        agency = db.session.get(Agency, int(form.agency.data)) or abort(404)
+        try:
+            moved = map_organisation(form.organisation.data, agency, by=current_user, now=now())
+        except AccountError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            db.session.commit()
+            people = "person" if moved == 1 else "people"
+            flash(
+                f"“{form.organisation.data}” now maps to {agency.name}; {moved} {people} moved.",
+                "success",
+            )
+            return redirect(url_for("people.agencies"))
+    return render_form("admin/map_organisation.html", form=form)

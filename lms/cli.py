@@ -1,0 +1,28 @@
+"""`flask lms ...` commands."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from lms.core.clock import now
+from lms.core.db import write_intent
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.group("lms")
+    def lms_group():
+        """Safeguarding training commands."""
+
+    @lms_group.command("deliver-mail")
+    def deliver_mail():
+        """Send every message in the outbox that is due."""
+        from lms.messages.delivery import deliver_pending
+
+        with write_intent():
+            sent = deliver_pending(now())
+        click.echo(f"Sent {sent} message(s).")
+
+    from lms.demo import register_demo_commands
+
+    register_demo_commands(lms_group)

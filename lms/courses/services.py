@@ -1,0 +1,256 @@
+"""The programme: topics, courses and sessions, and the catalogue practitioners browse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+
+from lms.accounts.models import Role, User
+from lms.core.audit import log_action
+from lms.core.errors import DomainError
+from lms.core.timezones import end_of_london_day, start_of_london_day
+from lms.courses.models import (
+    Course,
+    CourseLevel,
+    CourseSession,
+    DeliveryMode,
+    SessionStatus,
+    Topic,
+)
+from lms.extensions import db
+
+
+class ProgrammeError(DomainError):
+    pass
+
+
+@dataclass
+class CourseDetails:
+    title: str
+    topic_id: int
+    description: str
+    target_audience: str
+    level: CourseLevel
+    delivery_mode: DeliveryMode
+    duration_minutes: int
+    provider: str
+    is_active: bool = True
+
+
+@dataclass
+class SessionDetails:
+    course_id: int
+    starts_at: datetime
+    ends_at: datetime
+    delivery_mode: DeliveryMode
+    places: int
+    overbook_percent: int
+    cost_pence: int = 0
+    venue: str | None = None
+    online_link: str | None = None
+    trainer_id: int | None = None
+
+
+# Topics ---------------------------------------------------------------------------------------
+
+
+def find_or_create_topic(name: str, *, by: User | None, now: datetime) -> Topic:
+    """The topic with this name, created if it is new."""
+    name = " ".join(name.split())
+    if not name:
+        raise ProgrammeError("Give the topic a name.", field="topic")
+    topic = db.session.scalar(sa.select(Topic).where(sa.func.lower(Topic.name) == name.lower()))
+    if topic is None:
+        topic = Topic(name=name)
+        db.session.add(topic)
+        db.session.flush()
+        log_action("lms.topic.created", subject=topic, actor=by, now=now, name=name)
+    return topic
+
+
+# Courses --------------------------------------------------------------------------------------
+
+
+def _apply_course(course: Course, details: CourseDetails) -> None:
+    title = " ".join(details.title.split())
+    clash = db.session.scalar(
+        sa.select(Course.id).where(
+            sa.func.lower(Course.title) == title.lower(), Course.id != course.id
+        )
+    )
+    if clash is not None:
+        raise ProgrammeError("A course with this title already exists.", field="title")
+    if db.session.get(Topic, details.topic_id) is None:
+        raise ProgrammeError("Choose a topic from the list.", field="topic_id")
+    if details.duration_minutes <= 0:
+        raise ProgrammeError("The duration must be more than zero.", field="duration_hours")
+    course.title = title
+    course.topic_id = details.topic_id
+    course.description = details.description.strip()
+    course.target_audience = details.target_audience.strip()
+    course.level = details.level
+    course.delivery_mode = details.delivery_mode
+    course.duration_minutes = details.duration_minutes
+    course.provider = details.provider.strip()
+    course.is_active = details.is_active
+
+
+def create_course(details: CourseDetails, *, by: User | None, now: datetime) -> Course:
+    """Add a course to the programme."""
+    course = Course(created_at=now)
+    _apply_course(course, details)
+    db.session.add(course)
+    db.session.flush()
+    log_action("lms.course.created", subject=course, actor=by, now=now, title=course.title)
+    return course
+
+
+def update_course(course: Course, details: CourseDetails, *, by: User, now: datetime) -> None:
+    """Change a course's description, audience, level, mode, duration or provider."""
+    _apply_course(course, details)
+    db.session.flush()
+    log_action("lms.course.updated", subject=course, actor=by, now=now)
+
+
+# Sessions -------------------------------------------------------------------------------------
+
+
+def _valid_link(link: str) -> bool:
+    parsed = urlparse(link)
+    return parsed.scheme == "https" and bool(parsed.netloc)
+
+
+def _apply_session(session: CourseSession, details: SessionDetails) -> None:
+    course = db.session.get(Course, details.course_id)
+    if course is None:
+        raise ProgrammeError("Choose a course from the list.", field="course_id")
+    if details.ends_at <= details.starts_at:
+        raise ProgrammeError("The session must end after it starts.", field="ends_at")
+    if details.places < 1:
+        raise ProgrammeError("A session needs at least one place.", field="places")
+    if not 0 <= details.overbook_percent <= 100:
+        raise ProgrammeError(
+            "Overbooking must be between 0 and 100 percent.", field="overbook_percent"
+        )
+    if details.cost_pence < 0:
+        raise ProgrammeError("The cost cannot be negative.", field="cost")
+    venue = (details.venue or "").strip() or None
+    link = (details.online_link or "").strip() or None
+    if details.delivery_mode is DeliveryMode.IN_PERSON and not venue:
+        raise ProgrammeError("An in-person session needs a venue.", field="venue")
+    if details.delivery_mode in (DeliveryMode.ONLINE_LIVE, DeliveryMode.WEBINAR) and not link:
+        raise ProgrammeError("An online session needs a joining link.", field="online_link")
+    if link and not _valid_link(link):
+        raise ProgrammeError(
+            "The joining link must be a full https:// address.", field="online_link"
+        )
+    if details.trainer_id is not None:
+        trainer = db.session.get(User, details.trainer_id)
+        if trainer is None or not trainer.has_role(Role.TRAINER):
+            raise ProgrammeError("Choose a trainer from the list.", field="trainer_id")
+    session.course_id = course.id
+    session.starts_at = details.starts_at
+    session.ends_at = details.ends_at
+    session.delivery_mode = details.delivery_mode
+    session.venue = venue
+    session.online_link = link
+    session.trainer_id = details.trainer_id
+    session.places = details.places
+    session.overbook_percent = details.overbook_percent
+    session.cost_pence = details.cost_pence
+
+
+def create_session(details: SessionDetails, *, by: User | None, now: datetime) -> CourseSession:
+    """Commission a session of a course."""
+    session = CourseSession(status=SessionStatus.SCHEDULED, created_at=now, updated_at=now)
+    _apply_session(session, details)
+    db.session.add(session)
+    db.session.flush()
+    log_action("lms.session.created", subject=session, actor=by, now=now)
+    return session
+
+
+def update_session(
+    session: CourseSession, details: SessionDetails, *, by: User, now: datetime
+) -> None:
+    """Change a scheduled session's time, place, trainer, places or cost."""
+    if session.status is not SessionStatus.SCHEDULED:
+        raise ProgrammeError(
+            f"This session is {session.status.title.lower()} and can no longer be changed."
+        )
+    before = {"places": session.places, "starts_at": session.starts_at.isoformat()}
+    _apply_session(session, details)
+    session.updated_at = now
+    db.session.flush()
+    after = {"places": session.places, "starts_at": session.starts_at.isoformat()}
+    log_action(
+        "lms.session.updated", subject=session, actor=by, now=now, before=before, after=after
+    )
+
+
+def cancel_session(session: CourseSession, *, reason: str, by: User, now: datetime) -> None:
+    """The partnership cancels a session."""
+    if session.status is not SessionStatus.SCHEDULED:
+        raise ProgrammeError(f"This session is already {session.status.title.lower()}.")
+    if not reason.strip():
+        raise ProgrammeError("Say why the session is cancelled.", field="reason")
+    session.status = SessionStatus.CANCELLED
+    session.cancelled_at = now
+    session.cancel_reason = reason.strip()
+    session.updated_at = now
+    db.session.flush()
+    log_action("lms.session.cancelled", subject=session, actor=by, now=now, reason=reason.strip())
+
+
+# The catalogue --------------------------------------------------------------------------------
+
+
+@dataclass
+class CatalogueFilter:
+    topic_id: int | None = None
+    delivery_mode: DeliveryMode | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    text: str = ""
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
+    """Upcoming scheduled sessions of active courses matching the filters, soonest first."""
+    query = (
+        sa.select(CourseSession)
+        .join(CourseSession.course)
+        .join(Course.topic)
+        .where(
+            CourseSession.status == SessionStatus.SCHEDULED,
+            CourseSession.starts_at > now,
+            Course.is_active.is_(True),
+        )
+        .order_by(CourseSession.starts_at, CourseSession.id)
+    )
+    if filters.topic_id:
+        query = query.where(Course.topic_id == filters.topic_id)
+    if filters.delivery_mode:
+        query = query.where(CourseSession.delivery_mode == filters.delivery_mode)
+    if filters.date_from:
+        query = query.where(CourseSession.starts_at >= start_of_london_day(filters.date_from))
+    if filters.date_to:
+        query = query.where(CourseSession.starts_at < end_of_london_day(filters.date_to))
+    for word in filters.text.split()[:8]:
+        pattern = f"%{_escape_like(word)}%"
+        query = query.where(
+            sa.or_(
+                Course.title.ilike(pattern, escape="\\"),
+                Course.description.ilike(pattern, escape="\\"),
+                Course.target_audience.ilike(pattern, escape="\\"),
+                Course.provider.ilike(pattern, escape="\\"),
+                Topic.name.ilike(pattern, escape="\\"),
+            )
+        )
+    return query

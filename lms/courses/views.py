@@ -1,0 +1,38 @@
+"""The catalogue practitioners browse, and a session's page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user
+
+from lms.accounts.models import Role
+from lms.core.access import signed_in
+from lms.core.clock import now
+from lms.core.web import page_number
+from lms.courses.forms import CatalogueFilterForm, topic_choices
+from lms.courses.models import CourseSession
+from lms.courses.services import CatalogueFilter, catalogue_query
+from lms.extensions import db
+
+bp = Blueprint("catalogue", __name__, url_prefix="/sessions")
+PAGE_SIZE = 20
+
+
+@bp.route("/")
+@signed_in
+def index():
+    form = CatalogueFilterForm(request.args)
+    form.topic.choices = topic_choices("Any topic")
+    valid = form.validate()
+    query = catalogue_query(form.filters() if valid else CatalogueFilter(), now=now())
+    page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("courses/catalogue.html", form=form, page=page, args=args)
+
+
+@bp.route("/<int:session_id>")
+@signed_in
+def detail(session_id: int):
+    session = db.session.get(CourseSession, session_id) or abort(404)
+    is_staff = current_user.has_role(Role.LND_ADMIN) or session.trainer_id == current_user.id
+    return render_template("courses/session.html", session=session, is_staff=is_staff, now=now())

@@ -1,0 +1,188 @@
+"""Test fixtures: the app on a database built from the migrations, a rolled-back
+transaction per test, a frozen clock, and a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from flask_migrate import upgrade
+
+from config import BASE_DIR, TestConfig
+from lms import create_app
+from lms.core import clock
+from lms.extensions import db, limiter
+from tests.factories import NOW
+
+os.environ.setdefault("LMS_ENV", "testing")
+
+
+# A real SMTP server --------------------------------------------------------------------------
+
+
+@dataclass
+class Mailbox:
+    messages: list[EmailMessage]
+    lock: threading.Lock
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        parsed = message_from_bytes(envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    mailbox = Mailbox(messages=[], lock=threading.Lock())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    _, box = smtp_server
+    box.clear()
+    return box
+
+
+# The app and its database --------------------------------------------------------------------
+
+
+def reset_database(url: str) -> None:
+    """An empty database, so the schema comes only from the migrations."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+def make_config(smtp_port: int) -> TestConfig:
+    config = TestConfig()
+    config.MAIL_SERVER = "127.0.0.1"
+    config.MAIL_PORT = smtp_port
+    config.MAIL_TIMEOUT_SECONDS = 5
+    config.WTF_CSRF_ENABLED = True
+    return config
+
+
+@pytest.fixture(scope="session")
+def app(smtp_server):
+    controller, _ = smtp_server
+    config = make_config(controller.port)
+    reset_database(config.SQLALCHEMY_DATABASE_URI)
+    app = create_app(config)
+    with app.app_context():
+        upgrade(directory=str(BASE_DIR / "migrations"))
+        db.engine.dispose()
+    return app
+
+
+def is_committing(request) -> bool:
+    return request.node.get_closest_marker("browser") is not None or (
+        request.node.get_closest_marker("committing") is not None
+    )
+
+
+@pytest.fixture(autouse=True)
+def _database(request, app):
+    """Each test runs inside a transaction that is rolled back; views' commits are savepoints."""
+    limiter.reset()
+    clock.freeze(NOW)
+    if is_committing(request) or request.node.get_closest_marker("no_app_db"):
+        yield
+        clock.freeze(None)
+        return
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        try:
+            yield
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+            clock.freeze(None)
+
+
+@pytest.fixture
+def app_context(app):
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def empty_all_tables() -> None:
+    """Committing tests clean up after themselves."""
+    with db.engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+# Helpers for views ---------------------------------------------------------------------------
+
+
+def csrf_token(client, path: str) -> str:
+    """Load a page and read its CSRF token, as a browser would."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_in(client, user, password: str | None = None):
+    from tests.factories import PASSWORD
+
+    token = csrf_token(client, "/sign-in")
+    return client.post(
+        "/sign-in",
+        data={"email": user.email, "password": password or PASSWORD, "csrf_token": token},
+    )

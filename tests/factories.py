@@ -1,0 +1,136 @@
+"""Small factories that build test data through the same services the app uses."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from lms.accounts.models import Agency, AgencyCategory, Role, User, UserRole
+from lms.accounts.passwords import hash_password
+from lms.core.timezones import london_to_utc
+from lms.courses.models import (
+    Course,
+    CourseLevel,
+    CourseSession,
+    DeliveryMode,
+    SessionStatus,
+    Topic,
+)
+from lms.extensions import db
+
+PASSWORD = "correct horse battery staple"
+_PASSWORD_HASH = hash_password(PASSWORD)
+_counter = itertools.count(1)
+NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+
+
+def create_agency(name: str | None = None, *, category=AgencyCategory.POLICE, **fields) -> Agency:
+    agency = Agency(
+        name=name or f"Agency {next(_counter)}",
+        category=category,
+        created_at=NOW,
+        is_active=fields.pop("is_active", True),
+        **fields,
+    )
+    db.session.add(agency)
+    db.session.flush()
+    return agency
+
+
+def create_user(
+    email: str | None = None,
+    *,
+    roles: tuple[Role, ...] = (Role.PRACTITIONER,),
+    agency: Agency | None = None,
+    other_organisation: str | None = None,
+    first_name: str = "Sam",
+    last_name: str | None = None,
+    enabled: bool = True,
+) -> User:
+    n = next(_counter)
+    if agency is None and other_organisation is None:
+        agency = create_agency()
+    user = User(
+        email=(email or f"person{n}@example.org").lower(),
+        first_name=first_name,
+        last_name=last_name or f"Tester{n}",
+        job_role="Social worker",
+        agency=agency,
+        other_organisation=other_organisation,
+        line_manager_name="Lee Manager",
+        line_manager_email="manager@example.org",
+        password_hash=_PASSWORD_HASH,
+        session_token=User.new_session_token(),
+        is_enabled=enabled,
+        created_at=NOW,
+        role_rows=[UserRole(role=role) for role in roles],
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def create_topic(name: str | None = None) -> Topic:
+    topic = Topic(name=name or f"Topic {next(_counter)}")
+    db.session.add(topic)
+    db.session.flush()
+    return topic
+
+
+def create_course(title: str | None = None, *, topic: Topic | None = None, **fields) -> Course:
+    course = Course(
+        title=title or f"Course {next(_counter)}",
+        topic=topic or create_topic(),
+        description=fields.pop("description", "What the course covers."),
+        target_audience=fields.pop("target_audience", "Everyone working with children."),
+        level=fields.pop("level", CourseLevel.FOUNDATION),
+        delivery_mode=fields.pop("delivery_mode", DeliveryMode.ONLINE_LIVE),
+        duration_minutes=fields.pop("duration_minutes", 180),
+        provider=fields.pop("provider", "City Training Ltd"),
+        is_active=fields.pop("is_active", True),
+        created_at=NOW,
+    )
+    db.session.add(course)
+    db.session.flush()
+    return course
+
+
+def create_session(
+    *,
+    course: Course | None = None,
+    starts_at: datetime | None = None,
+    local_start: datetime | None = None,
+    hours: float = 3,
+    places: int = 20,
+    overbook_percent: int = 10,
+    status: SessionStatus = SessionStatus.SCHEDULED,
+    **fields,
+) -> CourseSession:
+    course = course or create_course()
+    if local_start is not None:
+        starts_at = london_to_utc(local_start)
+    starts_at = starts_at or NOW + timedelta(days=30)
+    mode = fields.pop("delivery_mode", course.delivery_mode)
+    session = CourseSession(
+        course=course,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(hours=hours),
+        delivery_mode=mode,
+        venue=fields.pop(
+            "venue", "Training Room 1, Council House" if mode is DeliveryMode.IN_PERSON else None
+        ),
+        online_link=fields.pop(
+            "online_link",
+            None if mode is DeliveryMode.IN_PERSON else "https://meet.example.org/abc",
+        ),
+        places=places,
+        overbook_percent=overbook_percent,
+        cost_pence=fields.pop("cost_pence", 45000),
+        status=status,
+        created_at=NOW,
+        updated_at=NOW,
+        **fields,
+    )
+    db.session.add(session)
+    db.session.flush()
+    return session
