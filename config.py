@@ -72,6 +72,7 @@ class Config:
 
         # Sign-in throttling; memory:// is per process, so production sets redis://
         self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_KEY_PREFIX = env_str("RATELIMIT_KEY_PREFIX", "lms")
         self.SIGN_IN_LIMIT = env_str("SIGN_IN_LIMIT", "5 per minute;20 per hour")
         self.SIGN_IN_ACCOUNT_LIMIT = env_str("SIGN_IN_ACCOUNT_LIMIT", "10 per hour")
         self.PASSWORD_RESET_MAX_AGE_SECONDS = env_int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)

@@ -23,6 +23,19 @@ def register_cli(app: Flask) -> None:
             sent = deliver_pending(now())
         click.echo(f"Sent {sent} message(s).")
 
+    @lms_group.command("is-empty")
+    def is_empty():
+        """Print "empty" when no agency or person exists yet, otherwise "not empty"."""
+        import sqlalchemy as sa
+
+        from lms.accounts.models import Agency, User
+        from lms.extensions import db
+
+        has_rows = db.session.scalar(sa.select(sa.exists().where(Agency.id.is_not(None)))) or (
+            db.session.scalar(sa.select(sa.exists().where(User.id.is_not(None))))
+        )
+        click.echo("not empty" if has_rows else "empty")
+
     from lms.demo import register_demo_commands
 
     register_demo_commands(lms_group)

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session as FlaskSession
 
-from config import BASE_DIR, TestConfig
+from config import BASE_DIR, TestConfig, normalise_database_url
 from lms import create_app
 from lms.core import clock
 from lms.extensions import db, limiter
@@ -78,6 +81,20 @@ def mailbox(smtp_server):
 # The app and its database --------------------------------------------------------------------
 
 
+# Each run gets its own SQLite file or PostgreSQL schema, so runs never trip over each other.
+RUN_ID = f"run{os.getpid()}"
+
+
+def test_database_url() -> str:
+    url = normalise_database_url(os.environ.get("TEST_DATABASE_URL", ""))
+    if not url:
+        return f"sqlite:///{BASE_DIR / 'instance' / f'test-{RUN_ID}.sqlite3'}"
+    if url.startswith("postgresql"):
+        joiner = "&" if "?" in url else "?"
+        return f"{url}{joiner}options=-csearch_path%3D{RUN_ID}"
+    return url
+
+
 def reset_database(url: str) -> None:
     """An empty database, so the schema comes only from the migrations."""
     if url.startswith("sqlite:///"):
@@ -87,13 +104,24 @@ def reset_database(url: str) -> None:
         return
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
+        connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {RUN_ID} CASCADE")
+        connection.exec_driver_sql(f"CREATE SCHEMA {RUN_ID}")
+    engine.dispose()
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        reset_database(url)
+        return
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {RUN_ID} CASCADE")
     engine.dispose()
 
 
 def make_config(smtp_port: int) -> TestConfig:
     config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = test_database_url()
     config.MAIL_SERVER = "127.0.0.1"
     config.MAIL_PORT = smtp_port
     config.MAIL_TIMEOUT_SECONDS = 5
@@ -107,16 +135,42 @@ def app(smtp_server):
     config = make_config(controller.port)
     reset_database(config.SQLALCHEMY_DATABASE_URI)
     app = create_app(config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         upgrade(directory=str(BASE_DIR / "migrations"))
         db.engine.dispose()
-    return app
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    drop_database(config.SQLALCHEMY_DATABASE_URI)
 
 
 def is_committing(request) -> bool:
     return request.node.get_closest_marker("browser") is not None or (
         request.node.get_closest_marker("committing") is not None
     )
+
+
+class IsolatedClient(FlaskClient):
+    """Each request gets its own app context, as in production, even while the test holds one.
+
+    Otherwise Flask reuses the test's context, and `g` (the signed-in user, the CSRF token)
+    would leak from one request into the next.
+    """
+
+    def open(self, *args, **kwargs):
+        token = _cv_app.set(None)
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            _cv_app.reset(token)
+
+
+class ConnectionBoundSession(FlaskSession):
+    """Flask-SQLAlchemy's session picks the engine; in tests it must use the test's connection."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +187,11 @@ def _database(request, app):
         transaction = connection.begin()
         original = db.session
         db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": ConnectionBoundSession,
+            }
         )
         try:
             yield

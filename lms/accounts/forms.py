@@ -78,9 +78,14 @@ class PersonFieldsMixin:
         render_kw={"type": "email", "spellcheck": "false"},
     )
 
-    def validate_other_organisation(self, field):
-        if self.agency.data == OTHER and not field.data:
-            raise ValidationError("You chose Other: type your organisation's name.")
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Checked here, not inline: Optional() ends the field's own chain when it is empty.
+        if self.agency.data == OTHER and not self.other_organisation.data:
+            message = "You chose Other: type your organisation's name."
+            self.other_organisation.errors = [*self.other_organisation.errors, message]
+            return False
+        return valid
 
     def person_details(self) -> PersonDetails:
         agency_id = None if self.agency.data in (OTHER, "") else int(self.agency.data)

@@ -91,7 +91,7 @@ def _apply_details(user: User, details: PersonDetails) -> None:
     user.last_name = details.last_name.strip()
     user.email = email
     user.job_role = details.job_role.strip()
-    user.agency_id = agency_id
+    user.agency = db.session.get(Agency, agency_id) if agency_id is not None else None
     user.other_organisation = other
     user.line_manager_name = (details.line_manager_name or "").strip() or None
     user.line_manager_email = User.normalise_email(details.line_manager_email or "") or None
@@ -349,7 +349,7 @@ def map_organisation(name: str, agency: Agency, *, by: User, now: datetime) -> i
         )
     ).all()
     for person in moved:
-        person.agency_id = agency.id
+        person.agency = agency
         person.other_organisation = None
     db.session.flush()
     log_action(

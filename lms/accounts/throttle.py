@@ -24,7 +24,11 @@ def _limits():
 
 
 def _keys(address: str, email: str) -> dict[str, str]:
-    return {"sign-in-address": address or "unknown", "sign-in-account": email or "unknown"}
+    prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
+    return {
+        "sign-in-address": f"{prefix}:{address or 'unknown'}",
+        "sign-in-account": f"{prefix}:{email or 'unknown'}",
+    }
 
 
 def seconds_until_allowed(address: str, email: str) -> int:
@@ -51,7 +55,8 @@ def record_failure(address: str, email: str) -> None:
 def clear_account(email: str) -> None:
     """After a successful sign-in or reset the account's own count starts again."""
     strategy = limiter.limiter
+    key = _keys("", email)["sign-in-account"]
     for scope, items in _limits():
         if scope == "sign-in-account":
             for item in items:
-                strategy.clear(item, scope, email)
+                strategy.clear(item, scope, key)

@@ -30,6 +30,7 @@ class AuditEntry(db.Model):
 
 def log_action(
     name: str,
+    /,
     *,
     subject: Any,
     actor: Any | None,

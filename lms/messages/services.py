@@ -11,6 +11,12 @@ from lms.extensions import db
 from lms.messages.models import OutboxMessage
 
 
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """A full link to a page, built without a request (jobs and commands send mail too)."""
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["BASE_URL"] + path
+
+
 def queue_message(
     kind: str,
     *,
@@ -27,7 +33,7 @@ def queue_message(
     body = render_template(
         f"messages/{template}",
         config=current_app.config,
-        base_url=current_app.config["BASE_URL"],
+        link=absolute_url,
         recipient=user,
         **context,
     )
