@@ -16,7 +16,8 @@ from lms.accounts.services import (
 )
 from lms.core.audit import AuditEntry
 from lms.extensions import db
-from tests.factories import NOW, PASSWORD, create_agency as make_agency, create_user
+from tests.factories import NOW, PASSWORD, create_user
+from tests.factories import create_agency as make_agency
 
 
 def details(agency=None, **overrides) -> PersonDetails:
