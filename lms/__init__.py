@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -40,9 +40,7 @@ def create_app(config=None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     db.init_app(app)
-    migrate.init_app(
-        app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=True
-    )
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True, render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     _configure_login(app)
@@ -90,6 +88,7 @@ def _configure_login(app: Flask) -> None:
 def _register_models() -> None:
     # Import every model so metadata is complete for Alembic and the schema check.
     import lms.accounts.models  # noqa: F401
+    import lms.bookings.models  # noqa: F401
     import lms.core.audit  # noqa: F401
     import lms.courses.models  # noqa: F401
     import lms.messages.models  # noqa: F401
@@ -98,11 +97,12 @@ def _register_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from lms.accounts.admin_views import bp as people_bp
     from lms.accounts.views import bp as auth_bp
+    from lms.bookings.views import bp as bookings_bp
     from lms.courses.admin_views import bp as programme_bp
     from lms.courses.views import bp as catalogue_bp
     from lms.main import bp as main_bp
 
-    for blueprint in (main_bp, auth_bp, people_bp, catalogue_bp, programme_bp):
+    for blueprint in (main_bp, auth_bp, people_bp, catalogue_bp, programme_bp, bookings_bp):
         app.register_blueprint(blueprint)
 
 
@@ -178,6 +178,17 @@ def _register_hooks(app: Flask) -> None:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if request.endpoint != "static":
             headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.after_request
+    def send_new_messages(response):
+        # Messages this request wrote to the outbox go now; anything that fails waits for the sweep.
+        messages = g.pop("outbox_messages", None)
+        if messages:
+            from lms.core.clock import now
+            from lms.messages.delivery import deliver_after_commit
+
+            deliver_after_commit(messages, now())
         return response
 
     @app.teardown_request

@@ -28,7 +28,6 @@ from lms.core.access import roles_required
 from lms.core.clock import now
 from lms.core.web import page_number, render_form, show_error
 from lms.extensions import db
-from lms.messages.delivery import deliver_after_commit
 
 bp = Blueprint("people", __name__, url_prefix="/admin")
 admin_only = roles_required(Role.LND_ADMIN)
@@ -65,15 +64,12 @@ def new_person():
         form.roles.data = [Role.TRAINER.value]
     if form.validate_on_submit():
         try:
-            user, message = create_person(
-                form.person_details(), form.chosen_roles(), by=current_user, now=now()
-            )
+            user, _ = create_person(form.person_details(), form.chosen_roles(), by=current_user, now=now())
         except AccountError as error:
             db.session.rollback()
             show_error(form, error)
         else:
             db.session.commit()
-            deliver_after_commit([message.id], now())
             flash(
                 f"{user.full_name} has been added and emailed a link to choose a password.",
                 "success",
@@ -116,9 +112,7 @@ def edit_person(user_id: int):
 @admin_only
 def agencies():
     counts = dict(
-        db.session.execute(
-            sa.select(User.agency_id, sa.func.count(User.id)).group_by(User.agency_id)
-        ).all()
+        db.session.execute(sa.select(User.agency_id, sa.func.count(User.id)).group_by(User.agency_id)).all()
     )
     rows = db.session.scalars(sa.select(Agency).order_by(Agency.name)).all()
     unmapped = unmapped_organisations()

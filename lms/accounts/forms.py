@@ -28,9 +28,7 @@ def agency_choices(include_inactive_id: int | None = None) -> list[SelectChoice]
     query = sa.select(Agency).order_by(Agency.name)
     agencies = db.session.scalars(query).all()
     choices = [("", "Choose your agency")]
-    choices += [
-        (str(a.id), a.display_name) for a in agencies if a.is_active or a.id == include_inactive_id
-    ]
+    choices += [(str(a.id), a.display_name) for a in agencies if a.is_active or a.id == include_inactive_id]
     choices.append((OTHER, "Other (not in this list)"))
     return options(choices)
 
@@ -190,9 +188,7 @@ class PersonForm(PersonFieldsMixin, FlaskForm):
 
 
 class AgencyForm(FlaskForm):
-    name = StringField(
-        "Name", [InputRequired("Enter the agency's name."), Length(max=200)], filters=[strip]
-    )
+    name = StringField("Name", [InputRequired("Enter the agency's name."), Length(max=200)], filters=[strip])
     short_name = StringField("Short name", [Optional(), Length(max=40)], filters=[strip])
     category = SelectField(
         "Category",
@@ -209,9 +205,7 @@ class AgencyForm(FlaskForm):
         filters=[strip],
         render_kw={"type": "email"},
     )
-    billing_address = TextAreaField(
-        "Billing address", [Optional(), Length(max=1000)], filters=[strip]
-    )
+    billing_address = TextAreaField("Billing address", [Optional(), Length(max=1000)], filters=[strip])
     purchase_order = StringField(
         "Purchase order or cost code", [Optional(), Length(max=100)], filters=[strip]
     )

@@ -96,9 +96,7 @@ class OrganisationMapping(db.Model):
 class UserRole(db.Model):
     __tablename__ = "user_role"
 
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[Role] = mapped_column(enum_column(Role), primary_key=True)
 
 
@@ -110,9 +108,7 @@ class User(UserMixin, db.Model):
     first_name: Mapped[str] = mapped_column(sa.String(100))
     last_name: Mapped[str] = mapped_column(sa.String(100))
     job_role: Mapped[str] = mapped_column(sa.String(150))
-    agency_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("agency.id", ondelete="RESTRICT"), index=True
-    )
+    agency_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agency.id", ondelete="RESTRICT"), index=True)
     other_organisation: Mapped[str | None] = mapped_column(sa.String(200))
     line_manager_name: Mapped[str | None] = mapped_column(sa.String(200))
     line_manager_email: Mapped[str | None] = mapped_column(sa.String(254))

@@ -76,9 +76,7 @@ def _apply_details(user: User, details: PersonDetails) -> None:
                 field="agency",
             )
         mapping = db.session.scalar(
-            sa.select(OrganisationMapping).where(
-                OrganisationMapping.name_key == organisation_key(other)
-            )
+            sa.select(OrganisationMapping).where(OrganisationMapping.name_key == organisation_key(other))
         )
         if mapping is not None:
             agency_id, other = mapping.agency_id, None
@@ -123,9 +121,7 @@ def create_person(
     user.role_rows = [UserRole(role=role) for role in sorted(roles, key=lambda r: r.value)]
     db.session.add(user)
     db.session.flush()
-    log_action(
-        "lms.user.created", subject=user, actor=by, now=now, roles=sorted(r.value for r in roles)
-    )
+    log_action("lms.user.created", subject=user, actor=by, now=now, roles=sorted(r.value for r in roles))
     message = queue_message(
         "account.invitation",
         to=user.email,
@@ -182,8 +178,7 @@ def authenticate(email: str, password: str, *, address: str, now: datetime) -> U
         minutes = max(1, round(wait / 60))
         unit = "minute" if minutes == 1 else "minutes"
         raise AccountError(
-            f"Too many failed sign-in attempts. Wait {minutes} {unit} and try again, "
-            "or reset your password."
+            f"Too many failed sign-in attempts. Wait {minutes} {unit} and try again, or reset your password."
         )
     user = find_user_by_email(email)
     ok = verify_password(user.password_hash if user else None, password)
@@ -213,9 +208,7 @@ def make_reset_token(user: User, *, purpose: str = "password-reset") -> str:
 def user_for_reset_token(token: str, *, purpose: str = "password-reset") -> User:
     """The user a reset link belongs to, or an AccountError saying why it cannot be used."""
     max_age = current_app.config[
-        "INVITATION_MAX_AGE_SECONDS"
-        if purpose == "invitation"
-        else "PASSWORD_RESET_MAX_AGE_SECONDS"
+        "INVITATION_MAX_AGE_SECONDS" if purpose == "invitation" else "PASSWORD_RESET_MAX_AGE_SECONDS"
     ]
     try:
         data = _serializer(purpose).loads(token, max_age=max_age)
@@ -225,9 +218,7 @@ def user_for_reset_token(token: str, *, purpose: str = "password-reset") -> User
         raise AccountError("This link is not valid. Ask for a new one.") from exc
     user = db.session.get(User, data.get("u"))
     if user is None or not user.is_enabled or user.session_token[:16] != data.get("t"):
-        raise AccountError(
-            "This link has already been used or is no longer valid. Ask for a new one."
-        )
+        raise AccountError("This link has already been used or is no longer valid. Ask for a new one.")
     return user
 
 
@@ -269,9 +260,7 @@ def reset_password(user: User, password: str, *, now: datetime) -> None:
 def _apply_agency(agency: Agency, details: AgencyDetails) -> None:
     name = " ".join(details.name.split())
     clash = db.session.scalar(
-        sa.select(Agency.id).where(
-            sa.func.lower(Agency.name) == name.lower(), Agency.id != agency.id
-        )
+        sa.select(Agency.id).where(sa.func.lower(Agency.name) == name.lower(), Agency.id != agency.id)
     )
     if clash is not None:
         raise AccountError("An agency with this name already exists.", field="name")
@@ -332,21 +321,15 @@ def map_organisation(name: str, agency: Agency, *, by: User, now: datetime) -> i
     key = organisation_key(name)
     if not key:
         raise AccountError("Choose an organisation name to map.")
-    mapping = db.session.scalar(
-        sa.select(OrganisationMapping).where(OrganisationMapping.name_key == key)
-    )
+    mapping = db.session.scalar(sa.select(OrganisationMapping).where(OrganisationMapping.name_key == key))
     if mapping is None:
-        mapping = OrganisationMapping(
-            name_key=key, agency_id=agency.id, mapped_by_id=by.id, mapped_at=now
-        )
+        mapping = OrganisationMapping(name_key=key, agency_id=agency.id, mapped_by_id=by.id, mapped_at=now)
         db.session.add(mapping)
     else:
         mapping.agency_id, mapping.mapped_by_id, mapping.mapped_at = agency.id, by.id, now
     # Names are stored with their spacing folded, so lower() groups them as organisation_key does.
     moved = db.session.scalars(
-        sa.select(User).where(
-            User.agency_id.is_(None), sa.func.lower(User.other_organisation) == key
-        )
+        sa.select(User).where(User.agency_id.is_(None), sa.func.lower(User.other_organisation) == key)
     ).all()
     for person in moved:
         person.agency = agency

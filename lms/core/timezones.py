@@ -29,9 +29,7 @@ def london_to_utc(local: datetime) -> datetime:
     aware = local.replace(tzinfo=LONDON, fold=0)
     round_trip = aware.astimezone(UTC).astimezone(LONDON).replace(tzinfo=None)
     if round_trip != local:
-        raise InvalidLocalTime(
-            f"{local:%d %B %Y %H:%M} does not exist in UK time (clocks go forward)"
-        )
+        raise InvalidLocalTime(f"{local:%d %B %Y %H:%M} does not exist in UK time (clocks go forward)")
     return aware.astimezone(UTC)
 
 

@@ -7,8 +7,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from lms.accounts.models import Role
+from lms.bookings import services as booking_services
 from lms.core.access import roles_required
 from lms.core.clock import now
+from lms.core.errors import DomainError
 from lms.core.web import page_number, render_form, show_error
 from lms.courses.forms import (
     CancelSessionForm,
@@ -21,12 +23,10 @@ from lms.courses.forms import (
 from lms.courses.models import Course, CourseSession, SessionStatus
 from lms.courses.services import (
     ProgrammeError,
-    cancel_session,
     create_course,
     create_session,
     find_or_create_topic,
     update_course,
-    update_session,
 )
 from lms.extensions import db
 
@@ -100,9 +100,7 @@ def sessions():
     show = request.args.get("show", "upcoming")
     query = sa.select(CourseSession).join(CourseSession.course)
     if show == "past":
-        query = query.where(CourseSession.starts_at <= now()).order_by(
-            CourseSession.starts_at.desc()
-        )
+        query = query.where(CourseSession.starts_at <= now()).order_by(CourseSession.starts_at.desc())
     else:
         show = "upcoming"
         query = query.where(CourseSession.starts_at > now()).order_by(CourseSession.starts_at)
@@ -149,13 +147,14 @@ def edit_session(session_id: int):
         form.load_session(session)
     if form.validate_on_submit() and (details := form.session_details()) is not None:
         try:
-            update_session(session, details, by=current_user, now=now())
-        except ProgrammeError as error:
+            promoted = booking_services.edit_session(session, details, by=current_user, now=now())
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
             db.session.commit()
-            flash("The session has been saved.", "success")
+            extra = f" {len(promoted)} people waiting have been confirmed and told." if promoted else ""
+            flash(f"The session has been saved.{extra}", "success")
             return redirect(url_for("catalogue.detail", session_id=session.id))
     return render_form("admin/session_form.html", form=form, session=session)
 
@@ -167,13 +166,18 @@ def cancel(session_id: int):
     form = CancelSessionForm()
     if form.validate_on_submit():
         try:
-            cancel_session(session, reason=form.reason.data, by=current_user, now=now())
-        except ProgrammeError as error:
+            told = booking_services.cancel_session(
+                session, reason=form.reason.data, by=current_user, now=now()
+            )
+        except DomainError as error:
             db.session.rollback()
             show_error(form, error)
         else:
             db.session.commit()
-            flash("The session has been cancelled.", "success")
+            flash(
+                f"The session has been cancelled. {told} people booked or waiting have been told.",
+                "success",
+            )
             return redirect(url_for("catalogue.detail", session_id=session.id))
     return render_form("admin/cancel_session.html", form=form, session=session)
 

@@ -69,9 +69,7 @@ class CatalogueFilterForm(FlaskForm):
 
 
 class CourseForm(FlaskForm):
-    title = StringField(
-        "Title", [InputRequired("Enter the course title."), Length(max=300)], filters=[strip]
-    )
+    title = StringField("Title", [InputRequired("Enter the course title."), Length(max=300)], filters=[strip])
     topic_id = SelectField("Topic", [Optional()], choices=[])
     new_topic = StringField("Or a new topic", [Optional(), Length(max=150)], filters=[strip])
     description = TextAreaField(
@@ -82,9 +80,7 @@ class CourseForm(FlaskForm):
         [InputRequired("Say who the course is for."), Length(max=2000)],
         filters=[strip],
     )
-    level = SelectField(
-        "Level", [InputRequired("Choose a level.")], choices=options(CourseLevel.choices())
-    )
+    level = SelectField("Level", [InputRequired("Choose a level.")], choices=options(CourseLevel.choices()))
     delivery_mode = SelectField(
         "Delivery mode",
         [InputRequired("Choose how it is delivered.")],
@@ -94,9 +90,7 @@ class CourseForm(FlaskForm):
         "Duration (CPD hours)",
         [
             InputRequired("Enter the duration in hours, for example 3 or 2.5."),
-            NumberRange(
-                min=Decimal("0.25"), max=Decimal("100"), message="Enter between 0.25 and 100 hours."
-            ),
+            NumberRange(min=Decimal("0.25"), max=Decimal("100"), message="Enter between 0.25 and 100 hours."),
         ],
         places=2,
         render_kw={"inputmode": "decimal", "step": "0.25"},
@@ -152,23 +146,15 @@ def course_choices() -> list[SelectChoice]:
 class SessionForm(FlaskForm):
     course_id = SelectField("Course", [InputRequired("Choose a course.")], choices=[])
     date = DateField("Date", [InputRequired("Enter the date, for example 14/05/2026.")])
-    start_time = TimeField(
-        "Starts (UK time)", [InputRequired("Enter the start time, for example 09:30.")]
-    )
+    start_time = TimeField("Starts (UK time)", [InputRequired("Enter the start time, for example 09:30.")])
     end_date = DateField(
         "Ends on (if a later day)",
         [Optional()],
         description="Leave blank for a session that ends the same day.",
     )
-    end_time = TimeField(
-        "Ends (UK time)", [InputRequired("Enter the end time, for example 12:30.")]
-    )
-    delivery_mode = SelectField(
-        "Delivery mode", [InputRequired()], choices=options(DeliveryMode.choices())
-    )
-    venue = TextAreaField(
-        "Venue (name and address)", [Optional(), Length(max=1000)], filters=[strip]
-    )
+    end_time = TimeField("Ends (UK time)", [InputRequired("Enter the end time, for example 12:30.")])
+    delivery_mode = SelectField("Delivery mode", [InputRequired()], choices=options(DeliveryMode.choices()))
+    venue = TextAreaField("Venue (name and address)", [Optional(), Length(max=1000)], filters=[strip])
     online_link = StringField(
         "Online joining link",
         [Optional(), Length(max=500)],
@@ -214,9 +200,7 @@ class SessionForm(FlaskForm):
         """The details, or None after putting a message beside a time that does not exist."""
         try:
             starts = self._moment(self.date.data, self.start_time.data, self.start_time)
-            ends = self._moment(
-                self.end_date.data or self.date.data, self.end_time.data, self.end_time
-            )
+            ends = self._moment(self.end_date.data or self.date.data, self.end_time.data, self.end_time)
         except InvalidLocalTime:
             return None
         return SessionDetails(

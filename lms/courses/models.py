@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lms.accounts.models import User
+from lms.accounts.models import Role, User
 from lms.bookings.places import bookable_limit
 from lms.core.db import UTCDateTime, enum_column
 from lms.core.enums import TitledEnum
@@ -51,9 +51,7 @@ class Course(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(300))
-    topic_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("topic.id", ondelete="RESTRICT"), index=True
-    )
+    topic_id: Mapped[int] = mapped_column(sa.ForeignKey("topic.id", ondelete="RESTRICT"), index=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     target_audience: Mapped[str] = mapped_column(sa.Text, default="")
     level: Mapped[CourseLevel] = mapped_column(enum_column(CourseLevel))
@@ -90,22 +88,22 @@ class CourseSession(db.Model):
     delivery_mode: Mapped[DeliveryMode] = mapped_column(enum_column(DeliveryMode))
     venue: Mapped[str | None] = mapped_column(sa.Text)
     online_link: Mapped[str | None] = mapped_column(sa.String(500))
-    trainer_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("user.id", ondelete="SET NULL"), index=True
-    )
+    trainer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"), index=True)
     places: Mapped[int]
     overbook_percent: Mapped[int]
     cost_pence: Mapped[int] = mapped_column(default=0)
-    status: Mapped[SessionStatus] = mapped_column(
-        enum_column(SessionStatus), default=SessionStatus.SCHEDULED
-    )
+    status: Mapped[SessionStatus] = mapped_column(enum_column(SessionStatus), default=SessionStatus.SCHEDULED)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # Bumped when the time or place changes, so calendar invites update rather than duplicate.
+    sequence: Mapped[int] = mapped_column(default=0, server_default="0")
+    register_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    register_closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     course: Mapped[Course] = relationship(back_populates="sessions", lazy="joined")
-    trainer: Mapped[User | None] = relationship()
+    trainer: Mapped[User | None] = relationship(foreign_keys=[trainer_id])
 
     __table_args__ = (
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
@@ -126,6 +124,16 @@ class CourseSession(db.Model):
 
     def has_started(self, now: datetime) -> bool:
         return now >= self.starts_at
+
+    @property
+    def register_is_closed(self) -> bool:
+        return self.register_closed_at is not None
+
+    def can_run_register(self, user: User) -> bool:
+        """The session's trainer and L&D admins keep the register."""
+        return user.has_role(Role.LND_ADMIN) or (
+            self.trainer_id is not None and self.trainer_id == user.id and user.has_role(Role.TRAINER)
+        )
 
     @property
     def length_minutes(self) -> int:

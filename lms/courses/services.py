@@ -77,9 +77,7 @@ def find_or_create_topic(name: str, *, by: User | None, now: datetime) -> Topic:
 def _apply_course(course: Course, details: CourseDetails) -> None:
     title = " ".join(details.title.split())
     clash = db.session.scalar(
-        sa.select(Course.id).where(
-            sa.func.lower(Course.title) == title.lower(), Course.id != course.id
-        )
+        sa.select(Course.id).where(sa.func.lower(Course.title) == title.lower(), Course.id != course.id)
     )
     if clash is not None:
         raise ProgrammeError("A course with this title already exists.", field="title")
@@ -132,9 +130,7 @@ def _apply_session(session: CourseSession, details: SessionDetails) -> None:
     if details.places < 1:
         raise ProgrammeError("A session needs at least one place.", field="places")
     if not 0 <= details.overbook_percent <= 100:
-        raise ProgrammeError(
-            "Overbooking must be between 0 and 100 percent.", field="overbook_percent"
-        )
+        raise ProgrammeError("Overbooking must be between 0 and 100 percent.", field="overbook_percent")
     if details.cost_pence < 0:
         raise ProgrammeError("The cost cannot be negative.", field="cost")
     venue = (details.venue or "").strip() or None
@@ -144,9 +140,7 @@ def _apply_session(session: CourseSession, details: SessionDetails) -> None:
     if details.delivery_mode in (DeliveryMode.ONLINE_LIVE, DeliveryMode.WEBINAR) and not link:
         raise ProgrammeError("An online session needs a joining link.", field="online_link")
     if link and not _valid_link(link):
-        raise ProgrammeError(
-            "The joining link must be a full https:// address.", field="online_link"
-        )
+        raise ProgrammeError("The joining link must be a full https:// address.", field="online_link")
     if details.trainer_id is not None:
         trainer = db.session.get(User, details.trainer_id)
         if trainer is None or not trainer.has_role(Role.TRAINER):
@@ -173,22 +167,16 @@ def create_session(details: SessionDetails, *, by: User | None, now: datetime) -
     return session
 
 
-def update_session(
-    session: CourseSession, details: SessionDetails, *, by: User, now: datetime
-) -> None:
+def update_session(session: CourseSession, details: SessionDetails, *, by: User, now: datetime) -> None:
     """Change a scheduled session's time, place, trainer, places or cost."""
     if session.status is not SessionStatus.SCHEDULED:
-        raise ProgrammeError(
-            f"This session is {session.status.title.lower()} and can no longer be changed."
-        )
+        raise ProgrammeError(f"This session is {session.status.title.lower()} and can no longer be changed.")
     before = {"places": session.places, "starts_at": session.starts_at.isoformat()}
     _apply_session(session, details)
     session.updated_at = now
     db.session.flush()
     after = {"places": session.places, "starts_at": session.starts_at.isoformat()}
-    log_action(
-        "lms.session.updated", subject=session, actor=by, now=now, before=before, after=after
-    )
+    log_action("lms.session.updated", subject=session, actor=by, now=now, before=before, after=after)
 
 
 def cancel_session(session: CourseSession, *, reason: str, by: User, now: datetime) -> None:

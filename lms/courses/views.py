@@ -6,6 +6,10 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from lms.accounts.models import Role
+from lms.bookings.forms import ButtonForm
+from lms.bookings.models import BookingStatus
+from lms.bookings.rules import bookings_close_at, late_from
+from lms.bookings.services import count_bookings, live_booking, places_left, waiting_position
 from lms.core.access import signed_in
 from lms.core.clock import now
 from lms.core.web import page_number
@@ -34,5 +38,19 @@ def index():
 @signed_in
 def detail(session_id: int):
     session = db.session.get(CourseSession, session_id) or abort(404)
+    moment = now()
     is_staff = current_user.has_role(Role.LND_ADMIN) or session.trainer_id == current_user.id
-    return render_template("courses/session.html", session=session, is_staff=is_staff, now=now())
+    booking = live_booking(session, current_user)
+    return render_template(
+        "courses/session.html",
+        session=session,
+        is_staff=is_staff,
+        now=moment,
+        booking=booking,
+        position=waiting_position(booking) if booking else None,
+        places_left=places_left(session),
+        waiting=count_bookings(session, BookingStatus.WAITING),
+        closes_at=bookings_close_at(session),
+        late_from=late_from(session),
+        button=ButtonForm(),
+    )

@@ -37,9 +37,7 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     for attachment in message.attachments or []:
         maintype, _, subtype = attachment["content_type"].partition("/")
         data = base64.b64decode(attachment["content_b64"])
-        email.add_attachment(
-            data, maintype=maintype, subtype=subtype, filename=attachment["filename"]
-        )
+        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=attachment["filename"])
     return email
 
 
@@ -89,9 +87,7 @@ class LogSender(SmtpSender):
 
     def send(self, email: EmailMessage) -> None:
         body = email.get_body(preferencelist=("plain",))
-        log.warning(
-            "Mail to %s: %s\n%s", email["To"], email["Subject"], body.get_content() if body else ""
-        )
+        log.warning("Mail to %s: %s\n%s", email["To"], email["Subject"], body.get_content() if body else "")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -149,9 +145,10 @@ def deliver_pending(now: datetime, *, ids: Iterable[int] | None = None, limit: i
     return sent
 
 
-def deliver_after_commit(ids: Iterable[int], now: datetime) -> None:
+def deliver_after_commit(messages: Iterable[OutboxMessage], now: datetime) -> None:
     """Try at once to send messages a request just committed; failures wait for the sweep."""
-    ids = list(ids)
+    # A message whose transaction rolled back has no identity: it was never written.
+    ids = [identity[0] for m in messages if (identity := sa.inspect(m).identity) is not None]
     if not ids or not current_app.config.get("MAIL_DELIVER_ON_REQUEST", True):
         return
     try:

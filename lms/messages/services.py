@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app, g, has_request_context, render_template
 
 from lms.extensions import db
 from lms.messages.models import OutboxMessage
@@ -50,4 +50,6 @@ def queue_message(
         attempts=0,
     )
     db.session.add(message)
+    if has_request_context():
+        g.setdefault("outbox_messages", []).append(message)
     return message

@@ -1,0 +1,72 @@
+"""Forms for booking, cancelling, substituting, managing a session and keeping its register."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, RadioField, StringField
+from wtforms.validators import Email, InputRequired, NumberRange
+
+from lms.bookings.models import Attendance
+from lms.core.forms import options, strip
+
+
+class ButtonForm(FlaskForm):
+    """A button that changes something: only the CSRF token travels."""
+
+
+def email_field(label: str, description: str = "") -> StringField:
+    return StringField(
+        label,
+        [
+            InputRequired("Enter their work email address."),
+            Email("Enter an email address like name@example.org.", check_deliverability=False),
+        ],
+        filters=[strip],
+        description=description,
+        render_kw={"type": "email", "autocomplete": "off", "spellcheck": "false"},
+    )
+
+
+class SubstituteForm(FlaskForm):
+    email = email_field("Your colleague's work email address", "They must be registered, and in your agency.")
+
+
+class AddDelegateForm(FlaskForm):
+    email = email_field("Email address of the person to add", "They must already be registered.")
+
+
+class PlacesForm(FlaskForm):
+    places = IntegerField(
+        "Places (commissioned)",
+        [
+            InputRequired("Enter the number of places."),
+            NumberRange(min=1, max=2000, message="Enter between 1 and 2,000 places."),
+        ],
+        render_kw={"inputmode": "numeric"},
+    )
+
+
+class WalkInForm(FlaskForm):
+    email = email_field("Email address of the person who came", "They must be registered.")
+    outcome = RadioField(
+        "Attendance",
+        [InputRequired("Choose how they attended.")],
+        choices=options([(a.value, a.title) for a in (Attendance.ATTENDED, Attendance.PARTIAL)]),
+        default=Attendance.ATTENDED.value,
+    )
+
+
+def read_register(form_data, bookings) -> dict:
+    """The outcomes chosen on the register page: {booking: Attendance}, skipping unanswered rows."""
+    chosen = {}
+    for booking in bookings:
+        value = form_data.get(f"attendance-{booking.id}", "")
+        if not value:
+            continue
+        try:
+            chosen[booking] = Attendance(value)
+        except ValueError:
+            raise ValueError(
+                f"Choose attended, partially attended or no-show for {booking.user.full_name}."
+            ) from None
+    return chosen

@@ -1,0 +1,488 @@
+"""The booking life cycle: book, wait, cancel, substitute, manage a session, keep the register.
+
+Every change that touches places locks the session row first (FOR NO KEY UPDATE on
+PostgreSQL; on SQLite the write transaction already holds the database's write lock), then
+counts. A partial unique index allows one live booking per person per session.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from lms.accounts.models import Role, User, organisation_key
+from lms.bookings import notify
+from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
+from lms.bookings.places import bookable_limit
+from lms.bookings.rules import bookings_close_at, is_late
+from lms.core.audit import log_action
+from lms.core.errors import DomainError, PermissionDenied
+from lms.core.formatting import format_datetime
+from lms.courses.models import CourseSession, SessionStatus
+from lms.courses.services import SessionDetails, update_session
+from lms.courses.services import cancel_session as mark_session_cancelled
+from lms.extensions import db
+
+
+class BookingError(DomainError):
+    pass
+
+
+# Locking and counting -------------------------------------------------------------------------
+
+
+def lock_session(session: CourseSession) -> CourseSession:
+    """Take the session's row lock and reload it, so counts read after this are current."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        # Writers already began with BEGIN IMMEDIATE; this write makes sure of the lock anyway.
+        db.session.execute(
+            sa.update(CourseSession).where(CourseSession.id == session.id).values(id=CourseSession.id)
+        )
+    return db.session.scalars(
+        sa.select(CourseSession)
+        .where(CourseSession.id == session.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def count_bookings(session: CourseSession, status: BookingStatus) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count(Booking.id)).where(Booking.session_id == session.id, Booking.status == status)
+    )
+
+
+def waiting_list(session: CourseSession) -> list[Booking]:
+    """People waiting, first come first served."""
+    return list(
+        db.session.scalars(
+            sa.select(Booking)
+            .where(Booking.session_id == session.id, Booking.status == BookingStatus.WAITING)
+            .order_by(Booking.waitlisted_at, Booking.id)
+        )
+    )
+
+
+def waiting_position(booking: Booking) -> int | None:
+    """1 for the first person waiting; None when the booking is not waiting."""
+    if not booking.is_waiting:
+        return None
+    ahead = db.session.scalar(
+        sa.select(sa.func.count(Booking.id)).where(
+            Booking.session_id == booking.session_id,
+            Booking.status == BookingStatus.WAITING,
+            sa.or_(
+                Booking.waitlisted_at < booking.waitlisted_at,
+                sa.and_(Booking.waitlisted_at == booking.waitlisted_at, Booking.id < booking.id),
+            ),
+        )
+    )
+    return ahead + 1
+
+
+def live_booking(session: CourseSession, person: User) -> Booking | None:
+    return db.session.scalar(
+        sa.select(Booking).where(
+            Booking.session_id == session.id, Booking.user_id == person.id, Booking.is_live
+        )
+    )
+
+
+def places_left(session: CourseSession) -> int:
+    return max(session.bookable_limit - count_bookings(session, BookingStatus.CONFIRMED), 0)
+
+
+# Booking ------------------------------------------------------------------------------------
+
+
+def _check_bookable(session: CourseSession, person: User, *, staff: bool, now: datetime) -> None:
+    if session.status is SessionStatus.CANCELLED:
+        raise BookingError("This session has been cancelled, so it cannot be booked.")
+    if session.status is not SessionStatus.SCHEDULED or session.has_started(now):
+        raise BookingError("This session has already started, so it can no longer be booked.")
+    if not staff and now >= bookings_close_at(session):
+        raise BookingError(
+            f"Bookings for this session closed on {format_datetime(bookings_close_at(session))}. "
+            "Contact the L&D team if you still need a place."
+        )
+    if not person.is_enabled:
+        raise BookingError(f"{person.full_name}'s account is disabled.")
+    if live_booking(session, person) is not None:
+        who = "You already have" if not staff else f"{person.full_name} already has"
+        raise BookingError(f"{who} a place or a place on the waiting list for this session.")
+
+
+def _new_booking(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
+    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
+    booking = Booking(
+        session=session,
+        user=person,
+        agency_id=person.agency_id,
+        other_organisation=person.other_organisation,
+        booked_at=now,
+        booked_by_id=by.id,
+    )
+    if confirmed < session.bookable_limit:
+        booking.status = BookingStatus.CONFIRMED
+        booking.confirmed_at = now
+    else:
+        booking.status = BookingStatus.WAITING
+        booking.waitlisted_at = now
+    db.session.add(booking)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:
+        # The unique index caught a second live booking that slipped past the check.
+        raise BookingError("There is already a live booking for this person on this session.") from exc
+    return booking
+
+
+def book_place(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
+    """Book `person` on `session`: confirmed while places last, otherwise the waiting list."""
+    staff = by.has_role(Role.LND_ADMIN)
+    if by.id != person.id and not staff:
+        raise PermissionDenied("You can only book a place for yourself.")
+    session = lock_session(session)
+    _check_bookable(session, person, staff=staff, now=now)
+    booking = _new_booking(session, person, by=by, now=now)
+    name = "lms.booking.confirmed" if booking.is_confirmed else "lms.booking.waitlisted"
+    log_action(name, subject=booking, actor=by, now=now, session_id=session.id, user_id=person.id)
+    if booking.is_confirmed:
+        notify.booking_confirmed(booking, now=now)
+    else:
+        notify.waiting_list_joined(booking, waiting_position(booking), now=now)
+    return booking
+
+
+def fill_from_waiting_list(session: CourseSession, *, now: datetime) -> list[Booking]:
+    """Confirm people waiting, in order, while there are free places. The session must be locked."""
+    if session.status is not SessionStatus.SCHEDULED or session.has_started(now):
+        return []
+    free = session.bookable_limit - count_bookings(session, BookingStatus.CONFIRMED)
+    promoted = []
+    for booking in waiting_list(session)[: max(free, 0)]:
+        booking.status = BookingStatus.CONFIRMED
+        booking.confirmed_at = now
+        booking.promoted_at = now
+        booking.promoted_without_notice = is_late(session, now)
+        promoted.append(booking)
+        log_action("lms.booking.promoted", subject=booking, actor=None, now=now, session_id=session.id)
+        notify.place_confirmed_from_waiting_list(booking, now=now)
+    db.session.flush()
+    return promoted
+
+
+# Cancelling and substituting ----------------------------------------------------------------
+
+
+def _cancel(booking: Booking, *, by: User, reason: CancellationReason, late: bool, now: datetime) -> None:
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_at = now
+    booking.cancelled_by_id = by.id if by else None
+    booking.cancellation_reason = reason
+    booking.is_late_cancellation = late
+
+
+def cancel_booking(booking: Booking, *, by: User, now: datetime) -> Booking:
+    """The delegate cancels; late if inside the notice period, and a freed place goes to the next waiting."""
+    if not booking.belongs_to(by):
+        raise PermissionDenied("You can only cancel your own bookings.")
+    session = lock_session(booking.session)
+    db.session.refresh(booking)
+    if not booking.is_live:
+        raise BookingError("This booking has already been cancelled.")
+    if session.has_started(now):
+        raise BookingError("The session has started, so the booking can no longer be cancelled.")
+    was_confirmed = booking.is_confirmed
+    late = was_confirmed and is_late(session, now) and not booking.promoted_without_notice
+    _cancel(booking, by=by, reason=CancellationReason.DELEGATE, late=late, now=now)
+    db.session.flush()
+    log_action("lms.booking.cancelled", subject=booking, actor=by, now=now, late=late)
+    notify.cancellation_confirmed(booking, now=now)
+    if was_confirmed:
+        fill_from_waiting_list(session, now=now)
+    return booking
+
+
+def find_colleague(booking: Booking, email: str) -> User:
+    """The registered colleague a place can be passed to: same agency, enabled, not yet booked."""
+    colleague = db.session.scalar(sa.select(User).where(User.email == User.normalise_email(email)))
+    delegate = booking.user
+    if colleague is None or not colleague.is_enabled:
+        raise BookingError(
+            "No one is registered with that email address. Ask your colleague to register first.",
+            field="email",
+        )
+    if colleague.id == delegate.id:
+        raise BookingError("That is your own email address.", field="email")
+    same_agency = (
+        colleague.agency_id == delegate.agency_id
+        if delegate.agency_id is not None
+        else colleague.agency_id is None
+        and organisation_key(colleague.other_organisation or "")
+        == organisation_key(delegate.other_organisation or "")
+    )
+    if not same_agency:
+        raise BookingError("You can only pass your place to a colleague in your own agency.", field="email")
+    return colleague
+
+
+def substitute_booking(booking: Booking, colleague: User, *, by: User, now: datetime) -> Booking:
+    """Pass a confirmed place to a colleague of the same agency, free of charge."""
+    if not booking.belongs_to(by) and not by.has_role(Role.LND_ADMIN):
+        raise PermissionDenied("You can only pass on your own place.")
+    session = lock_session(booking.session)
+    db.session.refresh(booking)
+    if not booking.is_confirmed:
+        raise BookingError("Only a confirmed place can be passed to a colleague.")
+    if session.has_started(now):
+        raise BookingError("The session has started, so the place can no longer be passed on.")
+    find_colleague(booking, colleague.email)
+    if live_booking(session, colleague) is not None:
+        raise BookingError(
+            f"{colleague.full_name} is already booked or waiting for this session.", field="email"
+        )
+    booking.status = BookingStatus.SUBSTITUTED
+    booking.cancelled_at = now
+    booking.cancelled_by_id = by.id
+    db.session.flush()
+    replacement = Booking(
+        session=session,
+        user=colleague,
+        agency_id=colleague.agency_id,
+        other_organisation=colleague.other_organisation,
+        status=BookingStatus.CONFIRMED,
+        booked_at=now,
+        booked_by_id=by.id,
+        confirmed_at=now,
+        substitute_of=booking,
+    )
+    db.session.add(replacement)
+    db.session.flush()
+    log_action(
+        "lms.booking.substituted",
+        subject=booking,
+        actor=by,
+        now=now,
+        to_user_id=colleague.id,
+        new_booking_id=replacement.id,
+    )
+    notify.substitution(booking, replacement, now=now)
+    return replacement
+
+
+# Managing a session (L&D) ---------------------------------------------------------------------
+
+
+def _require_admin(by: User) -> None:
+    if not by.has_role(Role.LND_ADMIN):
+        raise PermissionDenied("Only the L&D team can do that.")
+
+
+def add_delegate(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
+    """L&D books someone, even after bookings close; the bookable limit still holds."""
+    _require_admin(by)
+    return book_place(session, person, by=by, now=now)
+
+
+def remove_delegate(booking: Booking, *, by: User, now: datetime) -> Booking:
+    """L&D removes someone from a session without charge; a freed place goes to the next waiting."""
+    _require_admin(by)
+    session = lock_session(booking.session)
+    db.session.refresh(booking)
+    if not booking.is_live:
+        raise BookingError("This booking is no longer live.")
+    was_confirmed = booking.is_confirmed
+    _cancel(booking, by=by, reason=CancellationReason.REMOVED, late=False, now=now)
+    db.session.flush()
+    log_action("lms.booking.removed", subject=booking, actor=by, now=now)
+    notify.removed_by_admin(booking, now=now)
+    if was_confirmed:
+        fill_from_waiting_list(session, now=now)
+    return booking
+
+
+def change_places(session: CourseSession, places: int, *, by: User, now: datetime) -> list[Booking]:
+    """Change the commissioned places; more places confirm people waiting, in order."""
+    _require_admin(by)
+    session = lock_session(session)
+    if session.status is not SessionStatus.SCHEDULED:
+        raise BookingError("Places can only be changed on a scheduled session.", field="places")
+    if places < 1:
+        raise BookingError("A session needs at least one place.", field="places")
+    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
+    new_limit = bookable_limit(places, session.overbook_percent)
+    if new_limit < confirmed:
+        raise BookingError(
+            f"{confirmed} people already hold confirmed places, and {places} places would allow only "
+            f"{new_limit}. Remove delegates first, or choose more places.",
+            field="places",
+        )
+    before = session.places
+    session.places = places
+    session.updated_at = now
+    db.session.flush()
+    log_action(
+        "lms.session.places_changed",
+        subject=session,
+        actor=by,
+        now=now,
+        before=before,
+        after=places,
+    )
+    return fill_from_waiting_list(session, now=now)
+
+
+def edit_session(
+    session: CourseSession, details: SessionDetails, *, by: User, now: datetime
+) -> list[Booking]:
+    """Change a session: delegates hear of a new time or place; more places fill from the waiting list."""
+    _require_admin(by)
+    session = lock_session(session)
+    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
+    new_limit = bookable_limit(details.places, details.overbook_percent)
+    if new_limit < confirmed:
+        raise BookingError(
+            f"{confirmed} people already hold confirmed places, and {details.places} places with "
+            f"{details.overbook_percent}% overbooking allow only {new_limit}. Remove delegates first.",
+            field="places",
+        )
+    before = (
+        session.starts_at,
+        session.ends_at,
+        session.venue,
+        session.online_link,
+        session.delivery_mode,
+    )
+    update_session(session, details, by=by, now=now)
+    after = (
+        session.starts_at,
+        session.ends_at,
+        session.venue,
+        session.online_link,
+        session.delivery_mode,
+    )
+    if before != after:
+        session.sequence += 1
+        live = db.session.scalars(
+            sa.select(Booking).where(Booking.session_id == session.id, Booking.is_live).order_by(Booking.id)
+        ).all()
+        for booking in live:
+            notify.session_changed(booking, now=now)
+    db.session.flush()
+    return fill_from_waiting_list(session, now=now)
+
+
+def cancel_session(session: CourseSession, *, reason: str, by: User, now: datetime) -> int:
+    """The partnership cancels a session: every booking is cancelled free and everyone is told."""
+    _require_admin(by)
+    session = lock_session(session)
+    mark_session_cancelled(session, reason=reason, by=by, now=now)
+    live = db.session.scalars(
+        sa.select(Booking).where(Booking.session_id == session.id, Booking.is_live).order_by(Booking.id)
+    ).all()
+    for booking in live:
+        was_confirmed = booking.is_confirmed
+        _cancel(booking, by=by, reason=CancellationReason.SESSION_CANCELLED, late=False, now=now)
+        notify.session_cancelled(booking, was_confirmed=was_confirmed, now=now)
+    db.session.flush()
+    return len(live)
+
+
+# The register ---------------------------------------------------------------------------------
+
+
+def _check_register(session: CourseSession, by: User, now: datetime) -> None:
+    if not session.can_run_register(by):
+        raise PermissionDenied("Only the session's trainer or the L&D team can keep its register.")
+    if session.status is SessionStatus.CANCELLED:
+        raise BookingError("This session was cancelled, so it has no register.")
+    if not session.has_started(now):
+        raise BookingError("The register opens when the session starts.")
+    if session.register_is_closed and not by.has_role(Role.LND_ADMIN):
+        raise BookingError("The register is closed. Ask the L&D team to correct it.")
+
+
+def mark_attendance(booking: Booking, outcome: Attendance, *, by: User, now: datetime) -> None:
+    """Mark a confirmed delegate attended, partially attended or no-show."""
+    _check_register(booking.session, by, now)
+    if not booking.is_confirmed:
+        raise BookingError("Only delegates with a confirmed place are on the register.")
+    before = booking.attendance
+    if before is outcome:
+        return
+    booking.attendance = outcome
+    booking.attendance_marked_at = now
+    booking.attendance_marked_by_id = by.id
+    db.session.flush()
+    log_action(
+        "lms.register.marked",
+        subject=booking,
+        actor=by,
+        now=now,
+        before=before.value if before else None,
+        after=outcome.value,
+        after_close=booking.session.register_is_closed,
+    )
+
+
+def add_walk_in(
+    session: CourseSession, person: User, outcome: Attendance, *, by: User, now: datetime
+) -> Booking:
+    """Someone came who was not booked (or was waiting): add them to the register."""
+    _check_register(session, by, now)
+    session = lock_session(session)
+    booking = live_booking(session, person)
+    if booking is not None and booking.is_confirmed:
+        raise BookingError(f"{person.full_name} is already on the register.", field="email")
+    if booking is None:
+        booking = Booking(
+            session=session,
+            user=person,
+            agency_id=person.agency_id,
+            other_organisation=person.other_organisation,
+            booked_at=now,
+            booked_by_id=by.id,
+        )
+        db.session.add(booking)
+    booking.status = BookingStatus.CONFIRMED
+    booking.confirmed_at = now
+    booking.is_walk_in = True
+    booking.attendance = outcome
+    booking.attendance_marked_at = now
+    booking.attendance_marked_by_id = by.id
+    db.session.flush()
+    log_action("lms.register.walk_in", subject=booking, actor=by, now=now, outcome=outcome.value)
+    return booking
+
+
+def register_of(session: CourseSession) -> list[Booking]:
+    return list(
+        db.session.scalars(
+            sa.select(Booking)
+            .join(Booking.user)
+            .where(Booking.session_id == session.id, Booking.status == BookingStatus.CONFIRMED)
+            .order_by(User.last_name, User.first_name, Booking.id)
+        )
+    )
+
+
+def close_register(session: CourseSession, *, by: User, now: datetime) -> None:
+    """Fix the outcomes: every confirmed delegate must be marked first."""
+    _check_register(session, by, now)
+    session = lock_session(session)
+    if session.register_is_closed:
+        raise BookingError("The register is already closed.")
+    unmarked = [b.user.full_name for b in register_of(session) if b.attendance is None]
+    if unmarked:
+        names = ", ".join(unmarked[:5]) + (f" and {len(unmarked) - 5} more" if len(unmarked) > 5 else "")
+        raise BookingError(f"Mark everyone before closing the register. Not yet marked: {names}.")
+    session.register_closed_at = now
+    session.register_closed_by_id = by.id
+    session.status = SessionStatus.COMPLETED
+    session.updated_at = now
+    db.session.flush()
+    log_action("lms.register.closed", subject=session, actor=by, now=now)
