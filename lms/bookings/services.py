@@ -43,7 +43,7 @@ def lock_session(session: CourseSession) -> CourseSession:
     return db.session.scalars(
         sa.select(CourseSession)
         .where(CourseSession.id == session.id)
-        .with_for_update(key_share=True)
+        .with_for_update(key_share=True, of=CourseSession)
         .execution_options(populate_existing=True)
     ).one()
 
