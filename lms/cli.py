@@ -23,6 +23,20 @@ def register_cli(app: Flask) -> None:
             sent = deliver_pending(now())
         click.echo(f"Sent {sent} message(s).")
 
+    @lms_group.command("scheduler")
+    def scheduler():
+        """Run the periodic jobs (outbox delivery and, later, reminders) until stopped."""
+        from flask import current_app
+
+        from lms.scheduler import JOBS, build_scheduler
+
+        names = ", ".join(f"{job.__name__} every {seconds}s" for job, seconds in JOBS)
+        click.echo(f"Scheduler running: {names}. Ctrl+C stops it.")
+        try:
+            build_scheduler(current_app._get_current_object()).start()
+        except (KeyboardInterrupt, SystemExit):
+            click.echo("Scheduler stopped.")
+
     @lms_group.command("is-empty")
     def is_empty():
         """Print "empty" when no agency or person exists yet, otherwise "not empty"."""

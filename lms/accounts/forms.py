@@ -55,10 +55,10 @@ class PersonFieldsMixin:
     )
     agency = SelectField("Agency", [InputRequired("Choose your agency, or Other.")], choices=[])
     other_organisation = StringField(
-        "Organisation name (if Other)",
+        "Organisation name",
         [Optional(), Length(max=200)],
         filters=[strip],
-        description="Only if your agency is not in the list.",
+        description="If you chose Other: the name of the organisation you work for.",
     )
     line_manager_name = StringField(
         "Line manager's name",

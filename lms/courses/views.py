@@ -15,7 +15,7 @@ from lms.core.clock import now
 from lms.core.web import page_number
 from lms.courses.forms import CatalogueFilterForm, topic_choices
 from lms.courses.models import CourseSession
-from lms.courses.services import CatalogueFilter, catalogue_query
+from lms.courses.services import catalogue_query
 from lms.extensions import db
 
 bp = Blueprint("catalogue", __name__, url_prefix="/sessions")
@@ -27,9 +27,10 @@ PAGE_SIZE = 20
 def index():
     form = CatalogueFilterForm(request.args)
     form.topic.choices = topic_choices("Any topic")
-    valid = form.validate()
-    query = catalogue_query(form.filters() if valid else CatalogueFilter(), now=now())
-    page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
+    page = None
+    if form.validate():
+        query = catalogue_query(form.filters(), now=now())
+        page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("courses/catalogue.html", form=form, page=page, args=args)
 

@@ -94,7 +94,17 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
-def _claim_next(now: datetime, ids: Iterable[int] | None) -> OutboxMessage | None:
+CLAIM_LEASE = timedelta(minutes=10)
+BATCH = 50
+
+
+def _claim_batch(now: datetime, ids: list[int] | None, sender: str) -> list[tuple[int, EmailMessage]]:
+    """Take due messages in a short transaction, pushing their next attempt past a lease.
+
+    No lock is held while talking to the mail server; SKIP LOCKED keeps two senders on
+    PostgreSQL apart, and SQLite's write lock does the same. A sender that dies mid-batch
+    leaves its messages to be retried when the lease runs out.
+    """
     query = (
         sa.select(OutboxMessage)
         .where(
@@ -103,46 +113,76 @@ def _claim_next(now: datetime, ids: Iterable[int] | None) -> OutboxMessage | Non
             OutboxMessage.next_attempt_at <= now,
         )
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(1)
+        .limit(BATCH)
         .with_for_update(skip_locked=True)
     )
     if ids is not None:
-        query = query.where(OutboxMessage.id.in_(list(ids)))
-    return db.session.scalars(query).first()
+        query = query.where(OutboxMessage.id.in_(ids))
+    with write_intent():
+        db.session.commit()
+        messages = db.session.scalars(query).all()
+        claimed = []
+        for message in messages:
+            message.next_attempt_at = now + CLAIM_LEASE
+            claimed.append((message.id, build_email(message, sender)))
+        db.session.commit()
+    return claimed
+
+
+def _record(message_id: int, now: datetime, error: Exception | None, max_attempts: int) -> None:
+    db.session.rollback()  # nothing is pending; the write below must begin its own transaction
+    with write_intent():
+        message = db.session.get(OutboxMessage, message_id, populate_existing=True)
+        message.attempts += 1
+        if error is None:
+            message.sent_at = now
+            message.last_error = None
+        else:
+            message.last_error = f"{type(error).__name__}: {error}"[:2000]
+            if message.attempts >= max_attempts:
+                message.failed_at = now
+                log.error("Gave up on message %s to %s: %s", message.id, message.recipient, error)
+            else:
+                message.next_attempt_at = now + backoff(message.attempts)
+        db.session.commit()
 
 
 def deliver_pending(now: datetime, *, ids: Iterable[int] | None = None, limit: int = 500) -> int:
-    """Send messages that are due; commits after each. Returns how many were sent."""
+    """Send messages that are due, in batches. Returns how many were sent."""
     config = current_app.config
     sender_cls = LogSender if config["MAIL_BACKEND"] == "log" else SmtpSender
-    sent = 0
     ids = list(ids) if ids is not None else None
-    with sender_cls(config) as sender, write_intent():
-        db.session.commit()  # start a fresh write transaction for each claim
-        for _ in range(limit):
-            message = _claim_next(now, ids)
-            if message is None:
-                db.session.rollback()
+    sent = attempted = 0
+    with sender_cls(config) as sender:
+        while attempted < limit:
+            claimed = _claim_batch(now, ids, config["MAIL_FROM"])
+            if not claimed:
                 break
-            try:
-                sender.send(build_email(message, config["MAIL_FROM"]))
-            except (smtplib.SMTPException, OSError) as exc:
-                message.attempts += 1
-                message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                if message.attempts >= config["MAIL_MAX_ATTEMPTS"]:
-                    message.failed_at = now
-                    log.error("Gave up on message %s to %s: %s", message.id, message.recipient, exc)
-                else:
-                    message.next_attempt_at = now + backoff(message.attempts)
-                db.session.commit()
-                # The server is unreachable or refusing: leave the rest for the next sweep.
-                sender.connection = None
-                break
-            message.attempts += 1
-            message.sent_at = now
-            db.session.commit()
-            sent += 1
+            for position, (message_id, email) in enumerate(claimed):
+                attempted += 1
+                try:
+                    sender.send(email)
+                except (smtplib.SMTPException, OSError) as exc:
+                    _record(message_id, now, exc, config["MAIL_MAX_ATTEMPTS"])
+                    # The server is refusing or unreachable: release the rest of the batch.
+                    _release([message_id for message_id, _ in claimed[position + 1 :]], now)
+                    return sent
+                _record(message_id, now, None, config["MAIL_MAX_ATTEMPTS"])
+                sent += 1
     return sent
+
+
+def _release(message_ids: list[int], now: datetime) -> None:
+    if not message_ids:
+        return
+    db.session.rollback()
+    with write_intent():
+        db.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.sent_at.is_(None))
+            .values(next_attempt_at=now)
+        )
+        db.session.commit()
 
 
 def deliver_after_commit(messages: Iterable[OutboxMessage], now: datetime) -> None:

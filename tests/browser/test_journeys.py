@@ -1,0 +1,457 @@
+"""Journeys through the site in real headless Chromium, against the app served over HTTP.
+
+A practitioner registers, signs out, signs in again and narrows the catalogue down; a
+mistake on the registration form is explained; the catalogue fits a phone's screen.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+
+import pytest
+import sqlalchemy as sa
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from lms.accounts.models import AgencyCategory, Role, User
+from lms.courses.models import DeliveryMode
+from lms.extensions import db
+from tests.browser.conftest import ARTIFACTS, PHONE
+from tests.factories import (
+    PASSWORD,
+    create_agency,
+    create_course,
+    create_session,
+    create_topic,
+    create_user,
+)
+
+pytestmark = pytest.mark.browser
+
+WAIT_SECONDS = 10
+LARGE_PHONE_ON_ITS_SIDE = (640, 360)  # also what 1280px wide at 200% zoom lays out
+AGENCY = "West Midlands Police"
+
+# The programme: four upcoming sessions and one that has already happened (NOW is 4 May 2026).
+RECOGNISING_NEGLECT = "Recognising neglect"  # Neglect, in person, 20 May
+ONLINE_SAFETY = "Keeping children safe online"  # Online safety, online live, 10 June
+DOMESTIC_ABUSE = "Domestic abuse and its impact on children"  # Domestic abuse, webinar, 24 June
+GRADED_CARE = "Graded Care Profile 2"  # Neglect, online live, 15 July
+ALREADY_HAPPENED = "Child exploitation: spotting the signs"  # Exploitation, 20 April
+ALL_UPCOMING = [RECOGNISING_NEGLECT, ONLINE_SAFETY, DOMESTIC_ABUSE, GRADED_CARE]
+
+
+@pytest.fixture
+def programme(app):
+    """Courses on different topics, delivered in different ways, on different dates."""
+    with app.app_context():
+        neglect = create_topic("Neglect")
+        schedule(RECOGNISING_NEGLECT, neglect, DeliveryMode.IN_PERSON, datetime(2026, 5, 20, 9, 30))
+        schedule(
+            ONLINE_SAFETY,
+            create_topic("Online safety"),
+            DeliveryMode.ONLINE_LIVE,
+            datetime(2026, 6, 10, 13, 0),
+        )
+        schedule(
+            DOMESTIC_ABUSE,
+            create_topic("Domestic abuse"),
+            DeliveryMode.WEBINAR,
+            datetime(2026, 6, 24, 10, 0),
+            description="How coercive control and violence at home harm children.",
+        )
+        schedule(GRADED_CARE, neglect, DeliveryMode.ONLINE_LIVE, datetime(2026, 7, 15, 9, 30))
+        schedule(
+            ALREADY_HAPPENED,
+            create_topic("Exploitation"),
+            DeliveryMode.IN_PERSON,
+            datetime(2026, 4, 20, 9, 30),
+        )
+        create_agency(AGENCY, category=AgencyCategory.POLICE)
+        db.session.commit()
+
+
+@pytest.fixture
+def agency(app):
+    with app.app_context():
+        create_agency(AGENCY, category=AgencyCategory.POLICE)
+        db.session.commit()
+    return AGENCY
+
+
+@pytest.fixture
+def practitioner(app):
+    with app.app_context():
+        user = create_user("jo.bloggs@example.org", first_name="Jo")
+        db.session.commit()
+        return user.email
+
+
+# The journeys ---------------------------------------------------------------------------------
+
+
+def test_a_practitioner_registers_signs_out_signs_in_and_filters_the_catalogue(
+    browser, live_server, app, programme
+):
+    visit(browser, live_server, "/register")
+    assert page_heading(browser) == "Create your account"
+    fill_in_registration(browser, agency=AGENCY, other_organisation="")
+    with page_loads(browser):
+        press(browser, "Create account")
+
+    assert page_heading(browser) == "Find a course"
+    assert "Your account is ready" in flash_message(browser)
+    assert is_signed_in(browser)
+    assert account_for(app, "priya.patel@example.org") == {
+        "name": "Priya Patel",
+        "agency": AGENCY,
+        "other_organisation": None,
+        "line_manager_email": "sam.lee@example.org",
+        "roles": {Role.PRACTITIONER},
+    }
+
+    with page_loads(browser):
+        press(browser, "Sign out")
+    assert page_heading(browser) == "Sign in"
+    assert flash_message(browser) == "You have signed out."
+    assert not is_signed_in(browser)
+
+    visit(browser, live_server, "/sign-in")
+    press_key(browser, Keys.TAB)
+    assert focused_element(browser).text == "Skip to main content"
+    fill_in(browser, "Email address", "Priya.Patel@example.org")
+    fill_in(browser, "Password", PASSWORD)
+    with page_loads(browser):
+        press_key(browser, Keys.ENTER)
+    assert page_heading(browser) == "Hello, Priya"
+    assert is_signed_in(browser)
+
+    with page_loads(browser):
+        follow_link(browser, "Find a course")
+    assert results_heading(browser) == "4 upcoming sessions"
+    assert listed_courses(browser) == ALL_UPCOMING
+    assert_no_horizontal_scrolling(browser)
+    save_full_page_screenshot(browser, "catalogue-desktop")
+
+    # By topic
+    choose(browser, "Topic", "Neglect")
+    with page_loads(browser):
+        press(browser, "Apply filters")
+    assert results_heading(browser) == "2 upcoming sessions"
+    assert listed_courses(browser) == [RECOGNISING_NEGLECT, GRADED_CARE]
+    assert chosen_option(browser, "Topic") == "Neglect"
+
+    # By delivery mode, typing the option's name into the focused select
+    choose(browser, "Topic", "Any topic")
+    field_labelled(browser, "Delivery").send_keys("Online live")
+    assert chosen_option(browser, "Delivery") == "Online live"
+    with page_loads(browser):
+        press(browser, "Apply filters")
+    assert listed_courses(browser) == [ONLINE_SAFETY, GRADED_CARE]
+
+    # Clearing the filters, reached with the Tab key
+    tab_until(browser, "Clear filters")
+    with page_loads(browser):
+        press_key(browser, Keys.ENTER)
+    assert listed_courses(browser) == ALL_UPCOMING
+
+    # By free text, sent with the Enter key
+    fill_in(browser, "Search", "coercive control")
+    with page_loads(browser):
+        press_key(browser, Keys.ENTER)
+    assert results_heading(browser) == "1 upcoming session"
+    assert listed_courses(browser) == [DOMESTIC_ABUSE]
+    assert field_labelled(browser, "Search").get_property("value") == "coercive control"
+
+    # By a date range
+    field_labelled(browser, "Search").clear()
+    type_date(browser, "From", date(2026, 6, 1))
+    type_date(browser, "To", date(2026, 6, 30))
+    with page_loads(browser):
+        press_key(browser, Keys.ENTER)
+    assert listed_courses(browser) == [ONLINE_SAFETY, DOMESTIC_ABUSE]
+    assert field_labelled(browser, "From").get_property("value") == "2026-06-01"
+    assert field_labelled(browser, "To").get_property("value") == "2026-06-30"
+    assert ALREADY_HAPPENED not in page_text(browser)
+
+
+def test_choosing_other_without_an_organisation_name_is_explained_and_creates_no_account(
+    browser, live_server, app, agency
+):
+    visit(browser, live_server, "/register")
+    fill_in_registration(browser, agency="Other (not in this list)", other_organisation="")
+    with page_loads(browser):
+        press(browser, "Create account")
+
+    message = "You chose Other: type your organisation's name."
+    summary = browser.find_element(By.CSS_SELECTOR, ".error-summary")
+    assert summary.get_attribute("role") == "alert"
+    assert summary.find_element(By.TAG_NAME, "h2").text == "There is a problem"
+    links = summary.find_elements(By.TAG_NAME, "a")
+    assert [link.text for link in links] == [message]
+    assert links[0].get_attribute("href").endswith("#other_organisation")
+    assert is_above(summary, browser.find_element(By.CSS_SELECTOR, "form.form"))
+
+    organisation = field_labelled(browser, "Organisation name")
+    error = browser.find_element(By.ID, "other_organisation-error")
+    assert error.is_displayed()
+    assert message in error.text
+    assert organisation.get_attribute("aria-invalid") == "true"
+    assert "other_organisation-error" in organisation.get_attribute("aria-describedby").split()
+    assert is_above(error, organisation)
+    assert "field--error" in organisation.find_element(By.XPATH, "..").get_attribute("class")
+
+    assert field_labelled(browser, "First name").get_property("value") == "Priya"
+    assert chosen_option(browser, "Agency") == "Other (not in this list)"
+    assert account_for(app, "priya.patel@example.org") is None
+    assert count_accounts(app) == 0
+
+    save_full_page_screenshot(browser, "register-errors-desktop")
+    resize_to(browser, PHONE)
+    assert error.is_displayed()
+    assert_no_horizontal_scrolling(browser)
+    save_full_page_screenshot(browser, "register-errors-phone")
+
+
+def test_the_catalogue_fits_a_phone_screen_and_its_filters_work_there(
+    browser, live_server, programme, practitioner
+):
+    resize_to(browser, PHONE)
+    sign_in_through_the_form(browser, live_server, practitioner)
+    with page_loads(browser):
+        follow_link(browser, "Find a course")
+
+    assert page_heading(browser) == "Find a course"
+    assert_no_horizontal_scrolling(browser)
+    filters = browser.find_element(By.CSS_SELECTOR, "form.filters")
+    assert filters.is_displayed()
+    assert fits_across_the_screen(browser, filters)
+    for label in ("Search", "Topic", "Delivery", "From", "To"):
+        assert fits_across_the_screen(browser, field_labelled(browser, label)), label
+    assert fits_across_the_screen(browser, button(browser, "Apply filters"))
+    save_full_page_screenshot(browser, "catalogue-phone")
+
+    choose(browser, "Delivery", "In person")
+    with page_loads(browser):
+        press(browser, "Apply filters")
+    assert listed_courses(browser) == [RECOGNISING_NEGLECT]
+    assert_no_horizontal_scrolling(browser)
+
+
+def test_the_catalogue_does_not_scroll_sideways_at_640_pixels_wide(
+    browser, live_server, programme, practitioner
+):
+    resize_to(browser, LARGE_PHONE_ON_ITS_SIDE)
+    sign_in_through_the_form(browser, live_server, practitioner)
+    visit(browser, live_server, "/sessions/")
+    save_full_page_screenshot(browser, "catalogue-640")
+    assert_no_horizontal_scrolling(browser)
+
+
+# Setting up ------------------------------------------------------------------------------------
+
+
+def schedule(title, topic, mode, local_start, *, description="What the course covers."):
+    course = create_course(title, topic=topic, delivery_mode=mode, description=description)
+    return create_session(course=course, local_start=local_start)
+
+
+def account_for(app, email: str) -> dict | None:
+    """What the database holds for the person with that email address, if anyone."""
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == email.lower()))
+        if user is None:
+            return None
+        return {
+            "name": f"{user.first_name} {user.last_name}",
+            "agency": user.agency.name if user.agency else None,
+            "other_organisation": user.other_organisation,
+            "line_manager_email": user.line_manager_email,
+            "roles": {row.role for row in user.role_rows},
+        }
+
+
+def count_accounts(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(User))
+
+
+# How a person uses the pages -----------------------------------------------------------------
+
+
+def visit(browser: WebDriver, live_server, path: str) -> None:
+    browser.get(live_server.url + path)
+    wait(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+@contextmanager
+def page_loads(browser: WebDriver) -> Iterator[None]:
+    """Whatever happens inside leads to a new page, which is waited for."""
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    yield
+    wait(browser).until(ec.staleness_of(old_page))
+    wait(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+def wait(browser: WebDriver) -> WebDriverWait:
+    return WebDriverWait(browser, WAIT_SECONDS)
+
+
+def field_labelled(browser: WebDriver, label: str) -> WebElement:
+    """The control a <label> names, found as assistive technology finds it: by for= and id."""
+    for candidate in browser.find_elements(By.TAG_NAME, "label"):
+        if candidate.text.removesuffix("(optional)").strip() == label:
+            return browser.find_element(By.ID, candidate.get_attribute("for"))
+    raise AssertionError(f"no field labelled {label!r}")
+
+
+def fill_in(browser: WebDriver, label: str, text: str) -> None:
+    field = field_labelled(browser, label)
+    field.clear()
+    field.send_keys(text)
+
+
+def choose(browser: WebDriver, label: str, option: str) -> None:
+    Select(field_labelled(browser, label)).select_by_visible_text(option)
+
+
+def chosen_option(browser: WebDriver, label: str) -> str:
+    return Select(field_labelled(browser, label)).first_selected_option.text
+
+
+def type_date(browser: WebDriver, label: str, day: date) -> None:
+    """Type a date as a person would, in the order this browser's date fields show."""
+    order = browser.execute_script(
+        "return new Intl.DateTimeFormat().formatToParts(new Date(2026, 0, 2))"
+        ".filter(part => part.type !== 'literal').map(part => part.type)"
+    )
+    parts = {"day": f"{day:%d}", "month": f"{day:%m}", "year": f"{day:%Y}"}
+    field = field_labelled(browser, label)
+    field.send_keys("".join(parts[part] for part in order))
+    assert field.get_property("value") == day.isoformat()
+
+
+def sign_in_through_the_form(browser: WebDriver, live_server, email: str) -> None:
+    visit(browser, live_server, "/sign-in")
+    fill_in(browser, "Email address", email)
+    fill_in(browser, "Password", PASSWORD)
+    with page_loads(browser):
+        press(browser, "Sign in")
+    assert is_signed_in(browser)
+
+
+def fill_in_registration(browser: WebDriver, *, agency: str, other_organisation: str) -> None:
+    fill_in(browser, "First name", "Priya")
+    fill_in(browser, "Last name", "Patel")
+    fill_in(browser, "Work email address", "priya.patel@example.org")
+    fill_in(browser, "Job role", "Health visitor")
+    choose(browser, "Agency", agency)
+    fill_in(browser, "Organisation name", other_organisation)
+    fill_in(browser, "Line manager's name", "Sam Lee")
+    fill_in(browser, "Line manager's email address", "sam.lee@example.org")
+    fill_in(browser, "Password", PASSWORD)
+    fill_in(browser, "Confirm password", PASSWORD)
+
+
+def button(browser: WebDriver, text: str) -> WebElement:
+    return browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']")
+
+
+def press(browser: WebDriver, text: str) -> None:
+    button(browser, text).click()
+
+
+def follow_link(browser: WebDriver, text: str) -> None:
+    browser.find_element(By.LINK_TEXT, text).click()
+
+
+def press_key(browser: WebDriver, key: str) -> None:
+    ActionChains(browser).send_keys(key).perform()
+
+
+def focused_element(browser: WebDriver) -> WebElement:
+    return browser.switch_to.active_element
+
+
+def tab_until(browser: WebDriver, text: str, most: int = 30) -> None:
+    """Press Tab until the link or button with that text has the focus."""
+    for _ in range(most):
+        press_key(browser, Keys.TAB)
+        if focused_element(browser).text.strip() == text:
+            return
+    raise AssertionError(f"{text!r} cannot be reached with the Tab key")
+
+
+def resize_to(browser: WebDriver, size: tuple[int, int]) -> None:
+    browser.set_window_size(*size)
+    wait(browser).until(lambda b: b.execute_script("return window.innerWidth") == size[0])
+
+
+# What a person sees ----------------------------------------------------------------------------
+
+
+def page_heading(browser: WebDriver) -> str:
+    return browser.find_element(By.TAG_NAME, "h1").text
+
+
+def page_text(browser: WebDriver) -> str:
+    return browser.find_element(By.TAG_NAME, "body").text
+
+
+def flash_message(browser: WebDriver) -> str:
+    return browser.find_element(By.CSS_SELECTOR, ".flash").text
+
+
+def results_heading(browser: WebDriver) -> str:
+    return browser.find_element(By.ID, "results-title").text
+
+
+def listed_courses(browser: WebDriver) -> list[str]:
+    return [card.text for card in browser.find_elements(By.CSS_SELECTOR, ".session-card h3")]
+
+
+def is_signed_in(browser: WebDriver) -> bool:
+    header = browser.find_element(By.CSS_SELECTOR, ".site-header")
+    return bool(header.find_elements(By.XPATH, ".//button[normalize-space()='Sign out']"))
+
+
+def is_above(first: WebElement, second: WebElement) -> bool:
+    return first.rect["y"] + first.rect["height"] <= second.rect["y"]
+
+
+def fits_across_the_screen(browser: WebDriver, element: WebElement) -> bool:
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    return element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width
+
+
+def assert_no_horizontal_scrolling(browser: WebDriver) -> None:
+    scroll_width, inner_width, client_width = browser.execute_script(
+        "const page = document.documentElement;return [page.scrollWidth, window.innerWidth, page.clientWidth]"
+    )
+    assert scroll_width <= inner_width, f"page is {scroll_width}px wide in a {inner_width}px window"
+    # innerWidth counts a desktop scrollbar; the page must also fit beside it.
+    assert scroll_width <= client_width, f"page is {scroll_width}px wide, {client_width}px shown"
+
+
+def save_full_page_screenshot(browser: WebDriver, name: str) -> None:
+    """The whole page, laid out at the window's width, to test-artifacts/NAME.png."""
+    width = browser.execute_script("return window.innerWidth")
+    metrics = {"width": width, "deviceScaleFactor": 1, "mobile": False}
+    try:
+        # A viewport as tall as the page: no scrollbar, so the layout is the window's width.
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": 900})
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
+        shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
