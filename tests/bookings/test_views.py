@@ -310,3 +310,15 @@ def test_the_calendar_invite_is_valid_ics(app_context):
     assert all(len(line.encode()) <= 75 for line in lines)
     assert "LOCATION:Room 1\\; Floor 2\\, Council House" in text
     assert f"DTSTAMP:{NOW.astimezone(UTC):%Y%m%dT%H%M%SZ}" in text
+
+
+def test_only_confirmed_delegates_see_the_joining_link(client):
+    session = create_session(places=1, overbook_percent=0, online_link="https://meet.example.org/room-42")
+    confirmed, waiting = create_user(), create_user()
+    book_place(session, confirmed, by=confirmed, now=NOW)
+    book_place(session, waiting, by=waiting, now=NOW)
+    sign_in(client, waiting)
+    assert "room-42" not in client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    other = client.application.test_client()
+    sign_in(other, confirmed)
+    assert "https://meet.example.org/room-42" in other.get(f"/sessions/{session.id}").get_data(as_text=True)

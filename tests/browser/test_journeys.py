@@ -6,25 +6,46 @@ mistake on the registration form is explained; the catalogue fits a phone's scre
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from lms.accounts.models import AgencyCategory, Role, User
 from lms.courses.models import DeliveryMode
 from lms.extensions import db
-from tests.browser.conftest import ARTIFACTS, PHONE
+from tests.browser.conftest import PHONE
+from tests.browser.pages import (  # noqa: F401
+    assert_no_horizontal_scrolling,
+    button,
+    choose,
+    chosen_option,
+    field_labelled,
+    fill_in,
+    fill_in_registration,
+    fits_across_the_screen,
+    flash_message,
+    focused_element,
+    follow_link,
+    is_above,
+    is_signed_in,
+    listed_courses,
+    page_heading,
+    page_loads,
+    page_text,
+    press,
+    press_key,
+    resize_to,
+    results_heading,
+    save_full_page_screenshot,
+    sign_in_through_the_form,
+    tab_until,
+    type_date,
+    visit,
+    wait,
+)
 from tests.factories import (
     PASSWORD,
     create_agency,
@@ -36,7 +57,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.browser
 
-WAIT_SECONDS = 10
 LARGE_PHONE_ON_ITS_SIDE = (640, 360)  # also what 1280px wide at 200% zoom lays out
 AGENCY = "West Midlands Police"
 
@@ -282,176 +302,3 @@ def account_for(app, email: str) -> dict | None:
 def count_accounts(app) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(sa.func.count()).select_from(User))
-
-
-# How a person uses the pages -----------------------------------------------------------------
-
-
-def visit(browser: WebDriver, live_server, path: str) -> None:
-    browser.get(live_server.url + path)
-    wait(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
-
-
-@contextmanager
-def page_loads(browser: WebDriver) -> Iterator[None]:
-    """Whatever happens inside leads to a new page, which is waited for."""
-    old_page = browser.find_element(By.TAG_NAME, "html")
-    yield
-    wait(browser).until(ec.staleness_of(old_page))
-    wait(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
-
-
-def wait(browser: WebDriver) -> WebDriverWait:
-    return WebDriverWait(browser, WAIT_SECONDS)
-
-
-def field_labelled(browser: WebDriver, label: str) -> WebElement:
-    """The control a <label> names, found as assistive technology finds it: by for= and id."""
-    for candidate in browser.find_elements(By.TAG_NAME, "label"):
-        if candidate.text.removesuffix("(optional)").strip() == label:
-            return browser.find_element(By.ID, candidate.get_attribute("for"))
-    raise AssertionError(f"no field labelled {label!r}")
-
-
-def fill_in(browser: WebDriver, label: str, text: str) -> None:
-    field = field_labelled(browser, label)
-    field.clear()
-    field.send_keys(text)
-
-
-def choose(browser: WebDriver, label: str, option: str) -> None:
-    Select(field_labelled(browser, label)).select_by_visible_text(option)
-
-
-def chosen_option(browser: WebDriver, label: str) -> str:
-    return Select(field_labelled(browser, label)).first_selected_option.text
-
-
-def type_date(browser: WebDriver, label: str, day: date) -> None:
-    """Type a date as a person would, in the order this browser's date fields show."""
-    order = browser.execute_script(
-        "return new Intl.DateTimeFormat().formatToParts(new Date(2026, 0, 2))"
-        ".filter(part => part.type !== 'literal').map(part => part.type)"
-    )
-    parts = {"day": f"{day:%d}", "month": f"{day:%m}", "year": f"{day:%Y}"}
-    field = field_labelled(browser, label)
-    field.send_keys("".join(parts[part] for part in order))
-    assert field.get_property("value") == day.isoformat()
-
-
-def sign_in_through_the_form(browser: WebDriver, live_server, email: str) -> None:
-    visit(browser, live_server, "/sign-in")
-    fill_in(browser, "Email address", email)
-    fill_in(browser, "Password", PASSWORD)
-    with page_loads(browser):
-        press(browser, "Sign in")
-    assert is_signed_in(browser)
-
-
-def fill_in_registration(browser: WebDriver, *, agency: str, other_organisation: str) -> None:
-    fill_in(browser, "First name", "Priya")
-    fill_in(browser, "Last name", "Patel")
-    fill_in(browser, "Work email address", "priya.patel@example.org")
-    fill_in(browser, "Job role", "Health visitor")
-    choose(browser, "Agency", agency)
-    fill_in(browser, "Organisation name", other_organisation)
-    fill_in(browser, "Line manager's name", "Sam Lee")
-    fill_in(browser, "Line manager's email address", "sam.lee@example.org")
-    fill_in(browser, "Password", PASSWORD)
-    fill_in(browser, "Confirm password", PASSWORD)
-
-
-def button(browser: WebDriver, text: str) -> WebElement:
-    return browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']")
-
-
-def press(browser: WebDriver, text: str) -> None:
-    button(browser, text).click()
-
-
-def follow_link(browser: WebDriver, text: str) -> None:
-    browser.find_element(By.LINK_TEXT, text).click()
-
-
-def press_key(browser: WebDriver, key: str) -> None:
-    ActionChains(browser).send_keys(key).perform()
-
-
-def focused_element(browser: WebDriver) -> WebElement:
-    return browser.switch_to.active_element
-
-
-def tab_until(browser: WebDriver, text: str, most: int = 30) -> None:
-    """Press Tab until the link or button with that text has the focus."""
-    for _ in range(most):
-        press_key(browser, Keys.TAB)
-        if focused_element(browser).text.strip() == text:
-            return
-    raise AssertionError(f"{text!r} cannot be reached with the Tab key")
-
-
-def resize_to(browser: WebDriver, size: tuple[int, int]) -> None:
-    browser.set_window_size(*size)
-    wait(browser).until(lambda b: b.execute_script("return window.innerWidth") == size[0])
-
-
-# What a person sees ----------------------------------------------------------------------------
-
-
-def page_heading(browser: WebDriver) -> str:
-    return browser.find_element(By.TAG_NAME, "h1").text
-
-
-def page_text(browser: WebDriver) -> str:
-    return browser.find_element(By.TAG_NAME, "body").text
-
-
-def flash_message(browser: WebDriver) -> str:
-    return browser.find_element(By.CSS_SELECTOR, ".flash").text
-
-
-def results_heading(browser: WebDriver) -> str:
-    return browser.find_element(By.ID, "results-title").text
-
-
-def listed_courses(browser: WebDriver) -> list[str]:
-    return [card.text for card in browser.find_elements(By.CSS_SELECTOR, ".session-card h3")]
-
-
-def is_signed_in(browser: WebDriver) -> bool:
-    header = browser.find_element(By.CSS_SELECTOR, ".site-header")
-    return bool(header.find_elements(By.XPATH, ".//button[normalize-space()='Sign out']"))
-
-
-def is_above(first: WebElement, second: WebElement) -> bool:
-    return first.rect["y"] + first.rect["height"] <= second.rect["y"]
-
-
-def fits_across_the_screen(browser: WebDriver, element: WebElement) -> bool:
-    width = browser.execute_script("return document.documentElement.clientWidth")
-    return element.rect["x"] >= 0 and element.rect["x"] + element.rect["width"] <= width
-
-
-def assert_no_horizontal_scrolling(browser: WebDriver) -> None:
-    scroll_width, inner_width, client_width = browser.execute_script(
-        "const page = document.documentElement;return [page.scrollWidth, window.innerWidth, page.clientWidth]"
-    )
-    assert scroll_width <= inner_width, f"page is {scroll_width}px wide in a {inner_width}px window"
-    # innerWidth counts a desktop scrollbar; the page must also fit beside it.
-    assert scroll_width <= client_width, f"page is {scroll_width}px wide, {client_width}px shown"
-
-
-def save_full_page_screenshot(browser: WebDriver, name: str) -> None:
-    """The whole page, laid out at the window's width, to test-artifacts/NAME.png."""
-    width = browser.execute_script("return window.innerWidth")
-    metrics = {"width": width, "deviceScaleFactor": 1, "mobile": False}
-    try:
-        # A viewport as tall as the page: no scrollbar, so the layout is the window's width.
-        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": 900})
-        height = browser.execute_script("return document.documentElement.scrollHeight")
-        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": height})
-        shot = browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
-    finally:
-        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
