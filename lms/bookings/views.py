@@ -33,6 +33,7 @@ from lms.bookings.services import (
     waiting_position,
 )
 from lms.core.access import roles_required, signed_in
+from lms.core.audit import ACTION_TITLES, history_of
 from lms.core.clock import now
 from lms.core.errors import DomainError
 from lms.core.web import render_form, show_error
@@ -168,9 +169,13 @@ def _render_roster(session, add_form, places_form):
     ).all()
     groups = {status: [b for b in bookings if b.status is status] for status in BookingStatus}
     groups[BookingStatus.WAITING].sort(key=lambda b: (b.waitlisted_at, b.id))
+    history = history_of([("course_session", [session.id]), ("booking", [b.id for b in bookings])])
     return render_form(
         "bookings/roster.html",
         session=session,
+        history=history,
+        names={b.id: b.user.full_name for b in bookings},
+        titles=ACTION_TITLES,
         groups=groups,
         BookingStatus=BookingStatus,
         add_form=add_form,

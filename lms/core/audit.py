@@ -50,3 +50,39 @@ def log_action(
     )
     db.session.add(entry)
     return entry
+
+
+ACTION_TITLES = {
+    "lms.booking.confirmed": "Booked: place confirmed",
+    "lms.booking.waitlisted": "Booked: joined the waiting list",
+    "lms.booking.promoted": "Confirmed from the waiting list",
+    "lms.booking.cancelled": "Cancelled",
+    "lms.booking.removed": "Removed by the L&D team",
+    "lms.booking.substituted": "Passed to a colleague",
+    "lms.register.marked": "Register marked",
+    "lms.register.walk_in": "Added at the register",
+    "lms.register.closed": "Register closed",
+    "lms.session.created": "Session created",
+    "lms.session.updated": "Session changed",
+    "lms.session.places_changed": "Places changed",
+    "lms.session.cancelled": "Session cancelled",
+}
+
+
+def history_of(subjects: list[tuple[str, list[int]]], limit: int = 500) -> list[AuditEntry]:
+    """Audit entries about any of the given (table name, ids), newest first."""
+    conditions = [
+        sa.and_(AuditEntry.subject_type == kind, AuditEntry.subject_id.in_(ids))
+        for kind, ids in subjects
+        if ids
+    ]
+    if not conditions:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(AuditEntry)
+            .where(sa.or_(*conditions))
+            .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+            .limit(limit)
+        )
+    )

@@ -322,3 +322,23 @@ def test_only_confirmed_delegates_see_the_joining_link(client):
     other = client.application.test_client()
     sign_in(other, confirmed)
     assert "https://meet.example.org/room-42" in other.get(f"/sessions/{session.id}").get_data(as_text=True)
+
+
+def test_the_roster_shows_who_did_what_and_when(client):
+    admin = create_user(roles=(Role.LND_ADMIN,))
+    session = create_session(places=1, overbook_percent=0)
+    first = create_user(first_name="Robin")
+    second = create_user(first_name="Kit")
+    booking = book_place(session, first, by=first, now=NOW)
+    book_place(session, second, by=second, now=NOW)
+    from lms.bookings.services import cancel_booking
+
+    cancel_booking(booking, by=first, now=NOW + timedelta(hours=1))
+    sign_in(client, admin)
+    page = client.get(f"/admin/programme/sessions/{session.id}/roster").get_data(as_text=True)
+    history = page[page.index('id="history-title"') :]
+    assert "Booked: place confirmed" in history
+    assert "Booked: joined the waiting list" in history
+    assert "Cancelled" in history and "late: False" in history
+    assert "Confirmed from the waiting list" in history and "The system" in history
+    assert history.index("Confirmed from the waiting list") < history.index("Booked: place confirmed")
