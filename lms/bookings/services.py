@@ -114,9 +114,9 @@ def _check_bookable(session: CourseSession, person: User, *, staff: bool, now: d
         raise BookingError(f"{who} a place or a place on the waiting list for this session.")
 
 
-def _new_booking(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
-    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
-    booking = Booking(
+def _booking_for(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
+    """A new booking carrying the person's agency as it is today: charges follow the booking."""
+    return Booking(
         session=session,
         user=person,
         agency_id=person.agency_id,
@@ -124,6 +124,11 @@ def _new_booking(session: CourseSession, person: User, *, by: User, now: datetim
         booked_at=now,
         booked_by_id=by.id,
     )
+
+
+def _new_booking(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
+    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
+    booking = _booking_for(session, person, by=by, now=now)
     if confirmed < session.bookable_limit:
         booking.status = BookingStatus.CONFIRMED
         booking.confirmed_at = now
@@ -249,17 +254,10 @@ def substitute_booking(booking: Booking, colleague: User, *, by: User, now: date
     booking.cancelled_at = now
     booking.cancelled_by_id = by.id
     db.session.flush()
-    replacement = Booking(
-        session=session,
-        user=colleague,
-        agency_id=colleague.agency_id,
-        other_organisation=colleague.other_organisation,
-        status=BookingStatus.CONFIRMED,
-        booked_at=now,
-        booked_by_id=by.id,
-        confirmed_at=now,
-        substitute_of=booking,
-    )
+    replacement = _booking_for(session, colleague, by=by, now=now)
+    replacement.status = BookingStatus.CONFIRMED
+    replacement.confirmed_at = now
+    replacement.substitute_of = booking
     db.session.add(replacement)
     db.session.flush()
     log_action(
@@ -439,14 +437,7 @@ def add_walk_in(
     if booking is not None and booking.is_confirmed:
         raise BookingError(f"{person.full_name} is already on the register.", field="email")
     if booking is None:
-        booking = Booking(
-            session=session,
-            user=person,
-            agency_id=person.agency_id,
-            other_organisation=person.other_organisation,
-            booked_at=now,
-            booked_by_id=by.id,
-        )
+        booking = _booking_for(session, person, by=by, now=now)
         db.session.add(booking)
     booking.status = BookingStatus.CONFIRMED
     booking.confirmed_at = now
