@@ -108,6 +108,15 @@ class Config:
         self.NOTICE_WORKING_DAYS = env_int("NOTICE_WORKING_DAYS", 3)
         self.BOOKING_CLOSES_WORKING_DAYS = env_int("BOOKING_CLOSES_WORKING_DAYS", 1)
 
+        # Evaluations, certificates and follow-ups
+        self.EVALUATION_REMINDER_DAYS = env_int("EVALUATION_REMINDER_DAYS", 7)
+        self.CERTIFICATE_PREFIX = env_str("CERTIFICATE_PREFIX", "SCP")
+        self.FOLLOW_UP_INVITE_DAYS = env_int("FOLLOW_UP_INVITE_DAYS", 42)
+        self.FOLLOW_UP_REMINDER_DAYS = env_int("FOLLOW_UP_REMINDER_DAYS", 49)
+        self.FOLLOW_UP_CLOSE_DAYS = env_int("FOLLOW_UP_CLOSE_DAYS", 56)
+        self.SESSION_REMINDER_DAYS = env_int("SESSION_REMINDER_DAYS", 7)
+        self.JOINING_INSTRUCTIONS_WORKING_DAYS = env_int("JOINING_INSTRUCTIONS_WORKING_DAYS", 2)
+
         # Charges (integer pence)
         self.CHARGE_SHORT_SESSION_PENCE = env_int("CHARGE_SHORT_SESSION_PENCE", 2500)
         self.CHARGE_PER_DAY_PENCE = env_int("CHARGE_PER_DAY_PENCE", 5000)
@@ -129,6 +138,8 @@ class Config:
             raise RuntimeError("Set SECRET_KEY in the environment before running in production")
         if not 0 <= self.OVERBOOK_PERCENT <= 100:
             raise RuntimeError("OVERBOOK_PERCENT must be between 0 and 100")
+        if not self.FOLLOW_UP_INVITE_DAYS < self.FOLLOW_UP_REMINDER_DAYS < self.FOLLOW_UP_CLOSE_DAYS:
+            raise RuntimeError("Follow-ups need FOLLOW_UP_INVITE_DAYS < FOLLOW_UP_REMINDER_DAYS < FOLLOW_UP_CLOSE_DAYS")
         if self.MAIL_BACKEND not in {"smtp", "log"}:
             raise RuntimeError("MAIL_BACKEND must be smtp or log")
         month, _, day = self.FINANCIAL_YEAR_START.partition("-")

@@ -91,6 +91,8 @@ def _register_models() -> None:
     import lms.bookings.models  # noqa: F401
     import lms.core.audit  # noqa: F401
     import lms.courses.models  # noqa: F401
+    import lms.evaluations.models  # noqa: F401
+    import lms.followups.models  # noqa: F401
     import lms.messages.models  # noqa: F401
 
 
@@ -100,9 +102,20 @@ def _register_blueprints(app: Flask) -> None:
     from lms.bookings.views import bp as bookings_bp
     from lms.courses.admin_views import bp as programme_bp
     from lms.courses.views import bp as catalogue_bp
+    from lms.evaluations.views import bp as evaluations_bp
+    from lms.followups.views import bp as followups_bp
     from lms.main import bp as main_bp
 
-    for blueprint in (main_bp, auth_bp, people_bp, catalogue_bp, programme_bp, bookings_bp):
+    for blueprint in (
+        main_bp,
+        auth_bp,
+        people_bp,
+        catalogue_bp,
+        programme_bp,
+        bookings_bp,
+        evaluations_bp,
+        followups_bp,
+    ):
         app.register_blueprint(blueprint)
 
 

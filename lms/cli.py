@@ -24,12 +24,17 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Sent {sent} message(s).")
 
     @lms_group.command("scheduler")
-    def scheduler():
-        """Run the periodic jobs (outbox delivery and, later, reminders) until stopped."""
+    @click.option("--once", is_flag=True, help="Run every job once and stop.")
+    def scheduler(once: bool):
+        """Run the periodic jobs: reminders, joining instructions, evaluations, follow-ups, mail."""
         from flask import current_app
 
-        from lms.scheduler import JOBS, build_scheduler
+        from lms.scheduler import JOBS, build_scheduler, run_all_once
 
+        if once:
+            run_all_once(current_app._get_current_object())
+            click.echo("Ran every job once.")
+            return
         names = ", ".join(f"{job.__name__} every {seconds}s" for job, seconds in JOBS)
         click.echo(f"Scheduler running: {names}. Ctrl+C stops it.")
         try:

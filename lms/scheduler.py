@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from lms.core.clock import now
+from lms.core.db import write_intent
 from lms.extensions import db
 
 log = logging.getLogger(__name__)
 
 
 def run_job(app: Flask, job: Callable[..., object]) -> None:
-    """Run one sweep inside an app context; a failure is logged and the next run tries again."""
-    with app.app_context():
+    """Run one sweep inside an app context and commit it; a failure is logged and retried next run."""
+    with app.app_context(), write_intent():
         try:
-            job(now())
+            done = job(now())
+            db.session.commit()
+            if done:
+                log.info("%s: %s", job.__name__, done)
         except Exception:
             log.exception("Scheduled job %s failed", job.__name__)
             db.session.rollback()
@@ -32,15 +37,50 @@ def run_job(app: Flask, job: Callable[..., object]) -> None:
             db.session.remove()
 
 
-def deliver_outbox(moment) -> int:
+def deliver_outbox(moment: datetime) -> int:
     from lms.messages.delivery import deliver_pending
 
     return deliver_pending(moment)
 
 
-JOBS: list[tuple[Callable[..., object], int]] = [
+def session_reminders(moment: datetime) -> int:
+    from lms.bookings.reminders import send_session_reminders
+
+    return send_session_reminders(moment)
+
+
+def joining_instructions(moment: datetime) -> int:
+    from lms.bookings.reminders import send_joining_instructions
+
+    return send_joining_instructions(moment)
+
+
+def evaluation_reminders(moment: datetime) -> int:
+    from lms.evaluations.services import remind_evaluations
+
+    return remind_evaluations(moment)
+
+
+def follow_ups(moment: datetime) -> int:
+    from lms.followups.services import close_due, invite_due, remind_due
+
+    return invite_due(moment) + remind_due(moment) + close_due(moment)
+
+
+# (job, seconds between runs). The outbox goes last in each minute's work so new messages leave soon.
+JOBS: list[tuple[Callable[[datetime], int], int]] = [
+    (session_reminders, 15 * 60),
+    (joining_instructions, 15 * 60),
+    (evaluation_reminders, 60 * 60),
+    (follow_ups, 60 * 60),
     (deliver_outbox, 60),
 ]
+
+
+def run_all_once(app: Flask) -> None:
+    """Every sweep once, in order (the `--once` option, and tests)."""
+    for job, _ in JOBS:
+        run_job(app, job)
 
 
 def build_scheduler(app: Flask) -> BlockingScheduler:
@@ -51,6 +91,7 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
             IntervalTrigger(seconds=seconds),
             args=(app, job),
             id=job.__name__,
+            name=job.__name__,
             # One run at a time; runs missed while busy or down collapse into one, whenever it is.
             max_instances=1,
             coalesce=True,

@@ -24,8 +24,7 @@ def test_every_route_declares_who_may_use_it(app):
     unmarked = [
         rule.rule
         for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
-        and not hasattr(app.view_functions[rule.endpoint], "access_rule")
+        if rule.endpoint != "static" and not hasattr(app.view_functions[rule.endpoint], "access_rule")
     ]
     assert unmarked == []
 
@@ -39,6 +38,8 @@ def test_public_routes_are_only_the_ones_meant_to_be(app):
     )
     assert public == [
         "/",
+        "/certificates/verify",
+        "/certificates/verify/<number>",
         "/healthz",
         "/password/forgot",
         "/password/reset/<token>",

@@ -67,6 +67,11 @@ class Booking(db.Model):
     attendance: Mapped[Attendance | None] = mapped_column(enum_column(Attendance))
     attendance_marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attendance_marked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    # When each scheduled message went, so a sweep sends it once however often it runs.
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    joining_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    evaluation_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    evaluation_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     session: Mapped[CourseSession] = relationship(lazy="joined")
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")

@@ -23,6 +23,7 @@ from lms.core.formatting import format_datetime
 from lms.courses.models import CourseSession, SessionStatus
 from lms.courses.services import SessionDetails, update_session
 from lms.courses.services import cancel_session as mark_session_cancelled
+from lms.evaluations.services import request_evaluation, request_evaluations
 from lms.extensions import db
 
 
@@ -60,7 +61,8 @@ def waiting_list(session: CourseSession) -> list[Booking]:
         db.session.scalars(
             sa.select(Booking)
             .where(Booking.session_id == session.id, Booking.status == BookingStatus.WAITING)
-            .order_by(Booking.waitlisted_at, Booking.id)
+            # Ids are handed out under the session lock: that is the order people arrived in.
+            .order_by(Booking.id)
         )
     )
 
@@ -73,10 +75,7 @@ def waiting_position(booking: Booking) -> int | None:
         sa.select(sa.func.count(Booking.id)).where(
             Booking.session_id == booking.session_id,
             Booking.status == BookingStatus.WAITING,
-            sa.or_(
-                Booking.waitlisted_at < booking.waitlisted_at,
-                sa.and_(Booking.waitlisted_at == booking.waitlisted_at, Booking.id < booking.id),
-            ),
+            Booking.id < booking.id,
         )
     )
     return ahead + 1
@@ -425,6 +424,9 @@ def mark_attendance(booking: Booking, outcome: Attendance, *, by: User, now: dat
         after=outcome.value,
         after_close=booking.session.register_is_closed,
     )
+    if booking.session.register_is_closed:
+        # A correction after closing: someone now marked as attending is asked to evaluate too.
+        request_evaluation(booking, now=now)
 
 
 def add_walk_in(
@@ -477,3 +479,5 @@ def close_register(session: CourseSession, *, by: User, now: datetime) -> None:
     session.updated_at = now
     db.session.flush()
     log_action("lms.register.closed", subject=session, actor=by, now=now)
+    # Everyone who attended is now asked to evaluate the session.
+    request_evaluations(session, now=now)

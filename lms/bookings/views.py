@@ -168,7 +168,7 @@ def _render_roster(session, add_form, places_form):
         sa.select(Booking).where(Booking.session_id == session.id).order_by(Booking.booked_at, Booking.id)
     ).all()
     groups = {status: [b for b in bookings if b.status is status] for status in BookingStatus}
-    groups[BookingStatus.WAITING].sort(key=lambda b: (b.waitlisted_at, b.id))
+    groups[BookingStatus.WAITING].sort(key=lambda b: b.id)
     history = history_of([("course_session", [session.id]), ("booking", [b.id for b in bookings])])
     return render_form(
         "bookings/roster.html",

@@ -46,9 +46,9 @@ def test_registering_creates_a_practitioner_with_a_normalised_email(app_context)
     assert user.roles == {Role.PRACTITIONER}
     assert user.agency == agency
     assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
-    assert db.session.scalar(
-        sa.select(AuditEntry.name).where(AuditEntry.subject_id == user.id)
-    ) == ("lms.user.registered")
+    assert db.session.scalar(sa.select(AuditEntry.name).where(AuditEntry.subject_id == user.id)) == (
+        "lms.user.registered"
+    )
 
 
 def test_an_email_differing_only_in_case_is_already_taken(app_context):
@@ -100,9 +100,7 @@ def test_someone_typing_a_mapped_name_later_joins_the_agency(app_context):
     hospice = make_agency("Acorns Children's Hospice")
     map_organisation("Acorns Hospice", hospice, by=admin, now=NOW)
     assert db.session.scalar(sa.select(OrganisationMapping.name_key)) == "acorns hospice"
-    user = register_practitioner(
-        details(None, other_organisation="acorns   HOSPICE"), PASSWORD, now=NOW
-    )
+    user = register_practitioner(details(None, other_organisation="acorns   HOSPICE"), PASSWORD, now=NOW)
     assert user.agency == hospice
     assert user.other_organisation is None
 

@@ -149,9 +149,7 @@ def reset_link(mailbox: Mailbox, address: str) -> str:
 def test_a_forgotten_password_is_reset_by_an_emailed_link_that_works_once(client, mailbox):
     user = create_user("casey@example.org")
     token = csrf_token(client, "/password/forgot")
-    response = client.post(
-        "/password/forgot", data={"email": "Casey@Example.org", "csrf_token": token}
-    )
+    response = client.post("/password/forgot", data={"email": "Casey@Example.org", "csrf_token": token})
     assert response.status_code == 302
     link = reset_link(mailbox, "casey@example.org")
     new_password = "a brand new pass phrase"

@@ -72,9 +72,7 @@ def create_session_via_service(course, **overrides):
         ),
     ],
 )
-def test_a_session_that_makes_no_sense_is_refused_and_nothing_is_written(
-    app_context, overrides, field
-):
+def test_a_session_that_makes_no_sense_is_refused_and_nothing_is_written(app_context, overrides, field):
     course = create_course()
     with pytest.raises(ProgrammeError) as error:
         create_session_via_service(course, **overrides)
@@ -99,9 +97,7 @@ def test_a_cancelled_session_cannot_be_edited(app_context):
         update_session(session, session_details(session.course), by=admin, now=NOW)
     with pytest.raises(ProgrammeError):
         cancel_session(session, reason="again", by=admin, now=NOW)
-    names = db.session.scalars(
-        sa.select(AuditEntry.name).where(AuditEntry.subject_id == session.id)
-    ).all()
+    names = db.session.scalars(sa.select(AuditEntry.name).where(AuditEntry.subject_id == session.id)).all()
     assert "lms.session.cancelled" in names
 
 
@@ -112,12 +108,8 @@ def titles(filters: CatalogueFilter) -> list[str]:
 def test_the_catalogue_lists_upcoming_scheduled_sessions_of_offered_courses_soonest_first(
     app_context,
 ):
-    later = create_session(
-        course=create_course("Later"), starts_at=datetime(2026, 7, 1, 9, tzinfo=UTC)
-    )
-    sooner = create_session(
-        course=create_course("Sooner"), starts_at=datetime(2026, 6, 1, 9, tzinfo=UTC)
-    )
+    later = create_session(course=create_course("Later"), starts_at=datetime(2026, 7, 1, 9, tzinfo=UTC))
+    sooner = create_session(course=create_course("Sooner"), starts_at=datetime(2026, 6, 1, 9, tzinfo=UTC))
     create_session(course=create_course("Past"), starts_at=datetime(2026, 4, 1, 9, tzinfo=UTC))
     create_session(course=create_course("Cancelled"), status=SessionStatus.CANCELLED)
     create_session(course=create_course("Withdrawn", is_active=False))
@@ -139,9 +131,7 @@ def test_the_catalogue_filters_by_topic_mode_dates_and_words(app_context):
     )
     # 00:30 London on 1 July is still 30 June in UTC: the date filter must use London dates.
     create_session(
-        course=create_course(
-            "Late night webinar", topic=online, delivery_mode=DeliveryMode.WEBINAR
-        ),
+        course=create_course("Late night webinar", topic=online, delivery_mode=DeliveryMode.WEBINAR),
         local_start=datetime(2026, 7, 1, 0, 30),
     )
     assert titles(CatalogueFilter(topic_id=abuse.id)) == ["Coercive control"]
@@ -158,9 +148,7 @@ def test_the_catalogue_filters_by_topic_mode_dates_and_words(app_context):
 
 
 def test_the_catalogue_page_filters_and_explains_bad_dates(client):
-    create_session(
-        course=create_course("Neglect and GCP2"), local_start=datetime(2026, 6, 1, 9, 30)
-    )
+    create_session(course=create_course("Neglect and GCP2"), local_start=datetime(2026, 6, 1, 9, 30))
     create_session(course=create_course("Hidden harm"), local_start=datetime(2026, 6, 20, 9, 30))
     sign_in(client, create_user())
     page = client.get("/sessions/?q=neglect").get_data(as_text=True)
@@ -227,9 +215,7 @@ def test_a_session_form_with_mistakes_explains_each_and_saves_nothing(client):
     token = csrf_token(client, "/admin/programme/sessions/new")
     response = client.post(
         "/admin/programme/sessions/new",
-        data=session_form(
-            course, token, places="0", cost="12.345", date="2026-03-29", start_time="01:30"
-        ),
+        data=session_form(course, token, places="0", cost="12.345", date="2026-03-29", start_time="01:30"),
     )
     page = response.get_data(as_text=True)
     assert response.status_code == 422
@@ -241,9 +227,7 @@ def test_a_session_form_with_mistakes_explains_each_and_saves_nothing(client):
         data=session_form(course, token, date="2027-03-28", start_time="01:30", end_time="03:00"),
     )
     assert "does not exist in UK time" in response.get_data(as_text=True)
-    response = client.post(
-        "/admin/programme/sessions/new", data=session_form(course, token, venue="")
-    )
+    response = client.post("/admin/programme/sessions/new", data=session_form(course, token, venue=""))
     assert "An in-person session needs a venue." in response.get_data(as_text=True)
     assert sessions() == 0
 

@@ -1,0 +1,223 @@
+"""Evaluating a session, downloading certificates and the training record, checking a certificate."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from lms.accounts.models import Role
+from lms.bookings.models import Attendance, Booking, BookingStatus
+from lms.core.access import public, roles_required, signed_in
+from lms.core.clock import now
+from lms.core.errors import DomainError
+from lms.core.timezones import london_date
+from lms.core.web import render_form, show_error
+from lms.courses.models import Course, CourseSession
+from lms.evaluations.forms import QuestionsForm, VerifyForm, answers_from, evaluation_form
+from lms.evaluations.models import QuestionSet
+from lms.evaluations.pdf import (
+    CertificateData,
+    TranscriptData,
+    TranscriptLine,
+    render_certificate,
+    render_transcript,
+)
+from lms.evaluations.services import (
+    EvaluationError,
+    certificate_for,
+    certificate_of,
+    check_can_evaluate,
+    current_question_set,
+    evaluation_of,
+    find_certificate,
+    replace_questions,
+    submit_evaluation,
+)
+from lms.extensions import db, limiter
+
+bp = Blueprint("evaluations", __name__)
+
+
+def _own_booking_or_404(booking_id: int) -> Booking:
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or not booking.belongs_to(current_user):
+        abort(404)
+    return booking
+
+
+@bp.route("/evaluations/<int:booking_id>", methods=["GET", "POST"])
+@signed_in
+def evaluate(booking_id: int):
+    booking = _own_booking_or_404(booking_id)
+    if evaluation_of(booking) is not None:
+        flash("You have already evaluated this session. Thank you.", "info")
+        return redirect(url_for("evaluations.record"))
+    question_set = current_question_set(booking.session.course, now=now())
+    if request.method == "POST":
+        posted = db.session.get(QuestionSet, request.form.get("question_set_id", type=int) or 0)
+        if posted is not None and posted.course_id == booking.session.course_id:
+            question_set = posted
+    form = evaluation_form(question_set)
+    if form.validate_on_submit():
+        try:
+            submit_evaluation(
+                booking, question_set, answers_from(form, question_set), by=current_user, now=now()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            db.session.commit()
+            if booking.attendance is Attendance.ATTENDED:
+                flash("Thank you. Your certificate is ready to download.", "success")
+            else:
+                flash("Thank you for your evaluation.", "success")
+            return redirect(url_for("evaluations.record"))
+    elif request.method == "GET":
+        try:
+            # Say at once why this booking cannot be evaluated, rather than after the form is filled.
+            check_can_evaluate(booking, current_user)
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("evaluations.record"))
+        db.session.commit()  # the course's first question set, if it was just made
+    return render_form("evaluations/evaluate.html", form=form, booking=booking, question_set=question_set)
+
+
+def _certificate_data(certificate) -> CertificateData:
+    booking = certificate.booking
+    session = booking.session
+    return CertificateData(
+        number=certificate.number,
+        delegate_name=booking.user.full_name,
+        course_title=session.course.title,
+        session_date=london_date(session.starts_at),
+        cpd_hours=session.course.duration_minutes / 60,
+        provider=session.course.provider,
+        partnership_name=current_app.config["PARTNERSHIP_NAME"],
+        verify_url=current_app.config["BASE_URL"]
+        + url_for("evaluations.verify_number", number=certificate.number),
+        issued_on=london_date(certificate.issued_at),
+    )
+
+
+def _pdf(data: bytes, filename: str) -> Response:
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.route("/certificates/<int:booking_id>.pdf")
+@signed_in
+def certificate(booking_id: int):
+    booking = _own_booking_or_404(booking_id)
+    try:
+        issued = certificate_for(booking, current_user, now=now())
+    except EvaluationError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        if error.field == "evaluation":
+            return redirect(url_for("evaluations.evaluate", booking_id=booking.id))
+        return redirect(url_for("evaluations.record"))
+    db.session.commit()
+    return _pdf(render_certificate(_certificate_data(issued)), f"certificate-{issued.number}.pdf")
+
+
+def _attended_bookings(user) -> list[Booking]:
+    return list(
+        db.session.scalars(
+            sa.select(Booking)
+            .join(Booking.session)
+            .where(
+                Booking.user_id == user.id,
+                Booking.status == BookingStatus.CONFIRMED,
+                Booking.attendance.in_([Attendance.ATTENDED, Attendance.PARTIAL]),
+            )
+            .order_by(CourseSession.starts_at.desc())
+        )
+    )
+
+
+@bp.route("/record")
+@signed_in
+def record():
+    rows = [(b, evaluation_of(b), certificate_of(b)) for b in _attended_bookings(current_user)]
+    total = sum(b.session.course.duration_minutes for b, _, _ in rows)
+    return render_template("evaluations/record.html", rows=rows, total_minutes=total)
+
+
+@bp.route("/record.pdf")
+@signed_in
+def record_pdf():
+    lines = []
+    for booking in _attended_bookings(current_user):
+        certificate = certificate_of(booking)
+        lines.append(
+            TranscriptLine(
+                course_title=booking.session.course.title,
+                session_date=london_date(booking.session.starts_at),
+                cpd_hours=booking.session.course.duration_minutes / 60,
+                attendance=booking.attendance.title,
+                evaluation="Submitted" if evaluation_of(booking) else "Not yet submitted",
+                certificate_number=certificate.number if certificate else None,
+            )
+        )
+    data = TranscriptData(
+        delegate_name=current_user.full_name,
+        organisation=current_user.organisation_name,
+        partnership_name=current_app.config["PARTNERSHIP_NAME"],
+        generated_on=london_date(now()),
+        lines=lines,
+    )
+    return _pdf(render_transcript(data), "training-record.pdf")
+
+
+@bp.route("/certificates/verify")
+@public
+@limiter.limit("60 per minute")
+def verify():
+    form = VerifyForm(request.args)
+    if request.args and form.validate():
+        return redirect(
+            url_for("evaluations.verify_number", number="".join(form.number.data.split()).upper())
+        )
+    return render_template("evaluations/verify.html", form=form, certificate=None, checked=False)
+
+
+@bp.route("/certificates/verify/<number>")
+@public
+@limiter.limit("60 per minute")
+def verify_number(number: str):
+    form = VerifyForm(data={"number": number})
+    found = find_certificate(number)
+    status = 200 if found else 404
+    return render_template("evaluations/verify.html", form=form, certificate=found, checked=True), status
+
+
+@bp.route("/admin/programme/courses/<int:course_id>/evaluation", methods=["GET", "POST"])
+@roles_required(Role.LND_ADMIN)
+def questions(course_id: int):
+    course = db.session.get(Course, course_id) or abort(404)
+    current = current_question_set(course, now=now())
+    form = QuestionsForm()
+    if request.method == "GET":
+        form.load(current)
+        db.session.commit()
+    if form.validate_on_submit():
+        try:
+            new_set = replace_questions(course, form.drafts(), by=current_user, now=now())
+        except DomainError as error:
+            db.session.rollback()
+            show_error(form, error)
+        else:
+            db.session.commit()
+            flash(
+                f"Saved as version {new_set.version}. Evaluations already given keep their questions.",
+                "success",
+            )
+            return redirect(url_for("evaluations.questions", course_id=course.id))
+    return render_form("evaluations/questions.html", form=form, course=course, current=current)

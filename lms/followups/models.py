@@ -1,0 +1,56 @@
+"""Level-2 follow-up surveys, 6-8 weeks after a session, about the impact on practice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lms.bookings.models import Booking
+from lms.core.db import UTCDateTime, enum_column
+from lms.core.enums import TitledEnum
+from lms.extensions import db
+
+
+class Applied(TitledEnum):
+    YES = ("yes", "Yes")
+    PARTLY = ("partly", "Partly")
+    NO = ("no", "No")
+
+
+class Barrier(TitledEnum):
+    TIME = ("time", "Time")
+    MANAGEMENT = ("management", "Management support")
+    SYSTEMS = ("systems", "Systems")
+    CASELOAD = ("caseload", "Caseload")
+    NOT_RELEVANT = ("not_relevant", "Not relevant to my role")
+    OTHER = ("other", "Other")
+
+
+class FollowUp(db.Model):
+    __tablename__ = "follow_up"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id", ondelete="RESTRICT"), unique=True)
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    applied: Mapped[Applied | None] = mapped_column(enum_column(Applied))
+    example: Mapped[str | None] = mapped_column(sa.Text)
+    confidence: Mapped[int | None]
+    barriers: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    barrier_other: Mapped[str | None] = mapped_column(sa.Text)
+    multi_agency: Mapped[Applied | None] = mapped_column(enum_column(Applied))
+
+    booking: Mapped[Booking] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint("confidence IS NULL OR confidence BETWEEN 1 AND 5", name="confidence_range"),
+        sa.Index("ix_follow_up_open", "closes_at", "submitted_at"),
+    )
+
+    def is_open(self, now: datetime) -> bool:
+        return self.submitted_at is None and self.closed_at is None and now < self.closes_at
