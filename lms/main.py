@@ -8,7 +8,11 @@ from flask_login import current_user
 
 from lms.core.access import public, signed_in
 from lms.core.clock import now
+from lms.bookings.models import Booking
+from lms.courses.models import CourseSession
 from lms.courses.services import CatalogueFilter, catalogue_query
+from lms.evaluations.services import pending_evaluations
+from lms.followups.services import open_follow_ups
 from lms.extensions import db
 
 bp = Blueprint("main", __name__)
@@ -25,8 +29,21 @@ def home():
 @bp.route("/dashboard")
 @signed_in
 def dashboard():
-    upcoming = db.session.scalars(catalogue_query(CatalogueFilter(), now=now()).limit(5)).all()
-    return render_template("main/dashboard.html", upcoming=upcoming)
+    moment = now()
+    upcoming = db.session.scalars(catalogue_query(CatalogueFilter(), now=moment).limit(5)).all()
+    return render_template(
+        "main/dashboard.html",
+        upcoming=upcoming,
+        to_evaluate=pending_evaluations(current_user),
+        follow_ups=open_follow_ups(current_user, moment),
+        my_next=db.session.scalars(
+            sa.select(Booking)
+            .join(Booking.session)
+            .where(Booking.user_id == current_user.id, Booking.is_live, CourseSession.starts_at > moment)
+            .order_by(CourseSession.starts_at)
+            .limit(5)
+        ).all(),
+    )
 
 
 @bp.route("/healthz")

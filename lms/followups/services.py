@@ -100,6 +100,8 @@ def remind_due(now: datetime) -> int:
             FollowUp.closed_at.is_(None),
             FollowUp.closes_at > now,
             CourseSession.ends_at <= now - remind_after,
+            # Someone invited late (after downtime) is not reminded on the heels of the invitation.
+            FollowUp.invited_at <= now - (remind_after - _days("FOLLOW_UP_INVITE_DAYS")),
         )
         .order_by(FollowUp.id)
     ).all()
