@@ -6,14 +6,14 @@ import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
+from lms.bookings.models import Booking
 from lms.core.access import public, signed_in
 from lms.core.clock import now
-from lms.bookings.models import Booking
 from lms.courses.models import CourseSession
 from lms.courses.services import CatalogueFilter, catalogue_query
 from lms.evaluations.services import pending_evaluations
-from lms.followups.services import open_follow_ups
 from lms.extensions import db
+from lms.followups.services import open_follow_ups
 
 bp = Blueprint("main", __name__)
 
