@@ -50,18 +50,14 @@ class Config:
         self.DEBUG = False
         self.TESTING = False
         self.SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
-        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
-            env_str("DATABASE_URL", default_database_url())
-        )
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env_str("DATABASE_URL", default_database_url()))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SQLITE_BUSY_TIMEOUT_MS = env_int("SQLITE_BUSY_TIMEOUT_MS", 30000)
 
         # Web security
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = env_bool(
-            "SESSION_COOKIE_SECURE", self.ENV_NAME == "production"
-        )
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", self.ENV_NAME == "production")
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
@@ -79,9 +75,7 @@ class Config:
         self.INVITATION_MAX_AGE_SECONDS = env_int("INVITATION_MAX_AGE_SECONDS", 7 * 86400)
 
         # Mail
-        self.MAIL_BACKEND = env_str(
-            "MAIL_BACKEND", "log" if self.ENV_NAME == "development" else "smtp"
-        )
+        self.MAIL_BACKEND = env_str("MAIL_BACKEND", "log" if self.ENV_NAME == "development" else "smtp")
         self.MAIL_SERVER = env_str("MAIL_SERVER", "localhost")
         self.MAIL_PORT = env_int("MAIL_PORT", 25)
         self.MAIL_USERNAME = env_str("MAIL_USERNAME", "")
@@ -94,9 +88,7 @@ class Config:
         self.MAIL_DELIVER_ON_REQUEST = env_bool("MAIL_DELIVER_ON_REQUEST", True)
 
         # The partnership
-        self.PARTNERSHIP_NAME = env_str(
-            "PARTNERSHIP_NAME", "City Safeguarding Children Partnership"
-        )
+        self.PARTNERSHIP_NAME = env_str("PARTNERSHIP_NAME", "City Safeguarding Children Partnership")
         self.PARTNERSHIP_ADDRESS = env_str(
             "PARTNERSHIP_ADDRESS", "Council House, Victoria Square, Birmingham B1 1BB"
         )
@@ -139,13 +131,13 @@ class Config:
         if not 0 <= self.OVERBOOK_PERCENT <= 100:
             raise RuntimeError("OVERBOOK_PERCENT must be between 0 and 100")
         if not self.FOLLOW_UP_INVITE_DAYS < self.FOLLOW_UP_REMINDER_DAYS < self.FOLLOW_UP_CLOSE_DAYS:
-            raise RuntimeError("Follow-ups need FOLLOW_UP_INVITE_DAYS < FOLLOW_UP_REMINDER_DAYS < FOLLOW_UP_CLOSE_DAYS")
+            raise RuntimeError(
+                "Follow-ups need FOLLOW_UP_INVITE_DAYS < FOLLOW_UP_REMINDER_DAYS < FOLLOW_UP_CLOSE_DAYS"
+            )
         if self.MAIL_BACKEND not in {"smtp", "log"}:
             raise RuntimeError("MAIL_BACKEND must be smtp or log")
         month, _, day = self.FINANCIAL_YEAR_START.partition("-")
-        if not (
-            month.isdigit() and day.isdigit() and 1 <= int(month) <= 12 and 1 <= int(day) <= 28
-        ):
+        if not (month.isdigit() and day.isdigit() and 1 <= int(month) <= 12 and 1 <= int(day) <= 28):
             raise RuntimeError("FINANCIAL_YEAR_START must be MM-DD with a day from 01 to 28")
 
 

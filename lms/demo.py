@@ -2,8 +2,10 @@
 
 `flask lms demo-data` fills an empty database with the partnership's agencies, its staff and
 trainers, the programme of courses with their sessions spread over the current financial year,
-and a few hundred practitioners. Every demo account shares one published password, so demo data
-is for trying the system out and never for a live database.
+and a few hundred practitioners; then the year so far (lms/demo_data/history.py): bookings,
+cancellations, waiting lists and the registers of the sessions that have run. Every demo account
+shares one published password, so demo data is for trying the system out and never for a live
+database.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ from lms.courses.models import Course, CourseSession, DeliveryMode
 from lms.courses.services import (
     CourseDetails,
     SessionDetails,
-    cancel_session,
     create_course,
     create_session,
     find_or_create_topic,
 )
 from lms.demo_data import AGENCIES_CSV, PROGRAMME_CSV
 from lms.demo_data.agencies import AGENCY_PROFILES
+from lms.demo_data.history import add_booking_history, year_so_far
 from lms.demo_data.people import (
     DEMO_LND_ADMIN,
     DEMO_SIGN_INS,
@@ -48,7 +50,6 @@ from lms.demo_data.people import (
     TypedOrganisation,
 )
 from lms.demo_data.programme import (
-    CANCEL_REASONS,
     COURSE_PROFILES,
     ONLINE_LINK,
     VENUES,
@@ -56,10 +57,14 @@ from lms.demo_data.programme import (
     CourseProfile,
 )
 from lms.extensions import db
+from lms.messages.models import OutboxMessage
 
 SEED = 2024
 PRACTITIONERS = 350
-CANCELLED_SESSIONS = 2
+# Most practitioners registered in the weeks the programme opened for booking, the rest
+# through the year; otherwise nobody would be registered to book the first sessions.
+REGISTERED_AT_LAUNCH = 0.75
+LAUNCH_WEEKS = 3
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - published with the demo, never used for real
 DELIVERY_MODES = {
     "virtual": DeliveryMode.ONLINE_LIVE,
@@ -93,6 +98,7 @@ class Demo:
     staff: dict[str, User] = field(default_factory=dict)
     commissions: list[Commission] = field(default_factory=list)
     sessions: list[CourseSession] = field(default_factory=list)
+    practitioners: list[User] = field(default_factory=list)
     emails: set[str] = field(default_factory=set)
     busy: set[tuple[int, date]] = field(default_factory=set)  # (trainer id, day) taken
 
@@ -147,6 +153,7 @@ def start_demo(now: datetime) -> Demo:
 
 
 def build(demo: Demo) -> None:
+    first_message_id = db.session.scalar(sa.select(sa.func.max(OutboxMessage.id))) or 0
     with click.progressbar(
         PHASES,
         label=f"Building the {demo.year_label} demo year",
@@ -154,6 +161,24 @@ def build(demo: Demo) -> None:
     ) as phases:
         for _, phase in phases:
             phase(demo)
+    add_booking_history(demo)  # its own progress bar, over the sessions
+    mark_messages_sent(demo, after_id=first_message_id)
+
+
+def mark_messages_sent(demo: Demo, *, after_id: int) -> None:
+    """Mark the demo's booking messages as sent, in the same transaction that made them.
+
+    The services queued a message for every booking, cancellation, place passed on and
+    evaluation request, as they do for real: thousands, to made-up addresses, about a year that
+    never happened. Left pending, the scheduler's first sweep would try to send them all.
+    """
+    db.session.flush()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id > after_id, OutboxMessage.sent_at.is_(None))
+        .values(sent_at=demo.now, attempts=1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -271,9 +296,11 @@ def person_typing_other(demo: Demo, organisation: TypedOrganisation) -> PersonDe
 
 
 def registration_time(demo: Demo) -> datetime:
-    """Some time in the working day between the programme's launch and now."""
-    first = london_date(demo.set_up_at)
-    day = first + timedelta(days=demo.rng.randrange((london_date(demo.now) - first).days + 1))
+    """Some time in the working day between the programme's launch and now, most of them early."""
+    first, last = london_date(demo.set_up_at), london_date(demo.now)
+    if demo.rng.random() < REGISTERED_AT_LAUNCH:
+        last = min(last, first + timedelta(weeks=LAUNCH_WEEKS))
+    day = first + timedelta(days=demo.rng.randrange((last - first).days + 1))
     moment = datetime.combine(day, time(8, 0)) + timedelta(minutes=demo.rng.randrange(600))
     return max(demo.set_up_at, min(london_to_utc(moment), demo.now))
 
@@ -293,7 +320,8 @@ def add_practitioners(demo: Demo) -> None:
             details = person_at_agency(demo, workplace)
         else:
             details = person_typing_other(demo, workplace)
-        add_person(demo, details, Role.PRACTITIONER, created_at=registration_time(demo))
+        person = add_person(demo, details, Role.PRACTITIONER, created_at=registration_time(demo))
+        demo.practitioners.append(person)
     db.session.flush()
 
 
@@ -407,28 +435,11 @@ def add_sessions(demo: Demo) -> None:
         add_sessions_of(demo, commission, days)
 
 
-def cancel_past_sessions(demo: Demo) -> None:
-    """A couple of sessions earlier in the year did not run; L&D cancelled them days before."""
-    lnd = demo.staff[DEMO_LND_ADMIN]
-    past = [session for session in demo.sessions if session.starts_at < demo.now]
-    chosen = demo.rng.sample(past, min(CANCELLED_SESSIONS, len(past)))
-    for number, session in enumerate(chosen):
-        notice_day = working_days_before(london_date(session.starts_at), 2)
-        cancelled_at = london_to_utc(datetime.combine(notice_day, time(11, 0)))
-        cancel_session(
-            session,
-            reason=CANCEL_REASONS[number % len(CANCEL_REASONS)],
-            by=lnd,
-            now=max(cancelled_at, demo.set_up_at),
-        )
-
-
 PHASES: tuple[tuple[str, Callable[[Demo], None]], ...] = (
     ("agencies", add_agencies),
     ("staff and trainers", add_staff),
     ("courses", add_courses),
     ("sessions", add_sessions),
-    ("cancellations", cancel_past_sessions),
     ("practitioners", add_practitioners),
 )
 
@@ -443,6 +454,12 @@ def report(demo: Demo) -> None:
         f"Loaded the {demo.year_label} demo year: {len(demo.agencies)} agencies, "
         f"{len(demo.commissions)} courses on {len(topics)} topics, {len(demo.sessions)} "
         f"sessions ({cancelled} cancelled), {len(demo.emails)} people."
+    )
+    figures = year_so_far()
+    click.echo(
+        f"The year so far: {figures.bookings:,} bookings; {figures.sessions_ran} sessions have run, "
+        f"where {figures.attended:,} delegates attended {figures.places_offered:,} places offered: "
+        f"{figures.utilisation:.0%} utilisation."
     )
     click.echo(f"\nSign in as any of these with the password {DEMO_PASSWORD}\n")
     click.echo(f"  {'Role':<14}Email")

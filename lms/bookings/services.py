@@ -39,7 +39,10 @@ def lock_session(session: CourseSession) -> CourseSession:
     if db.session.get_bind().dialect.name == "sqlite":
         # Writers already began with BEGIN IMMEDIATE; this write makes sure of the lock anyway.
         db.session.execute(
-            sa.update(CourseSession).where(CourseSession.id == session.id).values(id=CourseSession.id)
+            sa.update(CourseSession)
+            .where(CourseSession.id == session.id)
+            .values(id=CourseSession.id)
+            .execution_options(synchronize_session=False)
         )
     return db.session.scalars(
         sa.select(CourseSession)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lms.accounts.models import AgencyCategory
 from lms.courses.models import CourseLevel
 from lms.demo_data.people import (
     CONSULTANT_TRAINER,
@@ -37,12 +38,24 @@ class CourseProfile:
     places: int
     cost_pounds: int  # what the partnership pays the provider for one session
     trainers: tuple[str, ...]  # trainers' emails, taking sessions in turn
+    # Who books it most: staff of these kinds of agency, or whose job title has one of these
+    # words. Empty for a course open to everyone, which everyone books alike.
+    audience: tuple[AgencyCategory, ...] = ()
+    audience_jobs: tuple[str, ...] = ()
 
 
 EVERYONE = "Everyone who works or volunteers with children, young people and their families."
 CASEWORKERS = (
     "Practitioners who work directly with children and families: social workers, early help, "
     "health visitors, school nurses, police officers, designated safeguarding leads."
+)
+CASEWORK_AGENCIES = (
+    AgencyCategory.CHILDRENS_SOCIAL_CARE,
+    AgencyCategory.LOCAL_AUTHORITY,
+    AgencyCategory.HEALTH_COMMUNITY,
+    AgencyCategory.HEALTH_ACUTE,
+    AgencyCategory.EDUCATION_SCHOOL,
+    AgencyCategory.POLICE,
 )
 
 COURSE_PROFILES: dict[str, CourseProfile] = {
@@ -79,6 +92,14 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=20,
         cost_pounds=450,
         trainers=(SUBSTANCE_TRAINER,),
+        audience=(
+            AgencyCategory.HEALTH_COMMUNITY,
+            AgencyCategory.HEALTH_PRIMARY,
+            AgencyCategory.HEALTH_MENTAL,
+            AgencyCategory.LOCAL_AUTHORITY,
+            AgencyCategory.VOLUNTARY,
+            AgencyCategory.HOUSING,
+        ),
     ),
     "Domestic Abuse Module 1: Understanding Coercive Control & Domestic Violence & Abuse "
     "(DVA), and its impact on children & adult victims": CourseProfile(
@@ -111,6 +132,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=20,
         cost_pounds=850,
         trainers=(DA_TRAINER,),
+        audience=CASEWORK_AGENCIES,
     ),
     "Hidden Harm - Working with Substance Misusing Parents": CourseProfile(
         topic="Hidden harm",
@@ -126,6 +148,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=25,
         cost_pounds=450,
         trainers=(SUBSTANCE_TRAINER,),
+        audience=(*CASEWORK_AGENCIES, AgencyCategory.HEALTH_MENTAL),
     ),
     "Identifying, Supporting and Protecting Girls and Women from FGM (CPD Advanced)": CourseProfile(
         topic="Female genital mutilation (FGM)",
@@ -144,6 +167,14 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=20,
         cost_pounds=900,
         trainers=(CONSULTANT_TRAINER,),
+        audience=(
+            AgencyCategory.HEALTH_ACUTE,
+            AgencyCategory.HEALTH_COMMUNITY,
+            AgencyCategory.HEALTH_PRIMARY,
+            AgencyCategory.EDUCATION_SCHOOL,
+            AgencyCategory.CHILDRENS_SOCIAL_CARE,
+            AgencyCategory.POLICE,
+        ),
     ),
     "Introduction to Child Exploitation": CourseProfile(
         topic="Child exploitation",
@@ -177,6 +208,14 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=25,
         cost_pounds=550,
         trainers=(EXPLOITATION_TRAINER,),
+        audience=(
+            AgencyCategory.YOUTH_JUSTICE,
+            AgencyCategory.LOCAL_AUTHORITY,
+            AgencyCategory.EDUCATION_SCHOOL,
+            AgencyCategory.EDUCATION_POST16,
+            AgencyCategory.CHILDRENS_SOCIAL_CARE,
+            AgencyCategory.POLICE,
+        ),
     ),
     "NSPCC Graded Care Profile 2 (GCP2) training for practitioners": CourseProfile(
         topic="Neglect (GCP2)",
@@ -196,6 +235,13 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=20,
         cost_pounds=350,
         trainers=(GCP2_TRAINER, DEMO_TRAINER),
+        audience=(
+            AgencyCategory.CHILDRENS_SOCIAL_CARE,
+            AgencyCategory.LOCAL_AUTHORITY,
+            AgencyCategory.HEALTH_COMMUNITY,
+            AgencyCategory.EDUCATION_SCHOOL,
+            AgencyCategory.EDUCATION_EARLY_YEARS,
+        ),
     ),
     "Online Safety": CourseProfile(
         topic="Online safety",
@@ -241,6 +287,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=25,
         cost_pounds=500,
         trainers=(CONSULTANT_TRAINER,),
+        audience=(*CASEWORK_AGENCIES, AgencyCategory.PRIVATE),
     ),
     "Safeguarding for Senior Designated and Operational Managers": CourseProfile(
         topic="Safeguarding leadership",
@@ -259,6 +306,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=20,
         cost_pounds=900,
         trainers=(DEMO_TRAINER,),
+        audience_jobs=("manager", "lead", "head", "named", "senior", "designated"),
     ),
     "Working with Resistant Families": CourseProfile(
         topic="Working with resistant families",
@@ -274,6 +322,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         places=25,
         cost_pounds=450,
         trainers=(DEMO_TRAINER,),
+        audience=CASEWORK_AGENCIES,
     ),
     "Child Exploitation: Tackling CE Together in Birmingham": CourseProfile(
         topic="Child exploitation",

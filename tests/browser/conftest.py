@@ -84,13 +84,24 @@ def pytest_runtest_makereport(item, call):
 def browser(request, live_server):
     """Headless Chromium at desktop size that never downloads a browser or a driver."""
     profile = tempfile.TemporaryDirectory(prefix="lms-chromium-")
+    downloads = tempfile.TemporaryDirectory(prefix="lms-downloads-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile.name}")
-    options.add_experimental_option("prefs", {"intl.accept_languages": "en-GB"})
+    options.add_experimental_option(
+        "prefs",
+        {
+            "intl.accept_languages": "en-GB",
+            "download.default_directory": downloads.name,
+            "download.prompt_for_download": False,
+            "plugins.always_open_pdf_externally": True,
+        },
+    )
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads.name})
+    driver.download_dir = Path(downloads.name)
     driver.set_window_size(*DESKTOP)
     try:
         yield driver
@@ -101,3 +112,4 @@ def browser(request, live_server):
             driver.save_screenshot(str(ARTIFACTS / f"failed-{request.node.name}.png"))
         driver.quit()
         profile.cleanup()
+        downloads.cleanup()
