@@ -117,6 +117,11 @@ class Config:
         self.VAT_RATE_PERCENT = env_int("VAT_RATE_PERCENT", 0)
         self.PAYMENT_TERMS_DAYS = env_int("PAYMENT_TERMS_DAYS", 30)
         self.INVOICE_PREFIX = env_str("INVOICE_PREFIX", "INV")
+        self.PAYMENT_INSTRUCTIONS = env_str(
+            "PAYMENT_INSTRUCTIONS",
+            "Pay by BACS to the partnership's account, sort code 00-00-00, account 00000000,\n"
+            "quoting {reference}. Questions: finance@example.org",
+        )
 
         # Financial year start as MM-DD (1 April in England)
         self.FINANCIAL_YEAR_START = env_str("FINANCIAL_YEAR_START", "04-01")

@@ -92,6 +92,7 @@ def _register_models() -> None:
     import lms.core.audit  # noqa: F401
     import lms.courses.models  # noqa: F401
     import lms.evaluations.models  # noqa: F401
+    import lms.finance.models  # noqa: F401
     import lms.followups.models  # noqa: F401
     import lms.messages.models  # noqa: F401
 
@@ -103,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
     from lms.courses.admin_views import bp as programme_bp
     from lms.courses.views import bp as catalogue_bp
     from lms.evaluations.views import bp as evaluations_bp
+    from lms.finance.views import bp as finance_bp
     from lms.followups.views import bp as followups_bp
     from lms.main import bp as main_bp
 
@@ -115,6 +117,7 @@ def _register_blueprints(app: Flask) -> None:
         bookings_bp,
         evaluations_bp,
         followups_bp,
+        finance_bp,
     ):
         app.register_blueprint(blueprint)
 

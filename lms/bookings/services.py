@@ -25,6 +25,8 @@ from lms.courses.services import SessionDetails, update_session
 from lms.courses.services import cancel_session as mark_session_cancelled
 from lms.evaluations.services import request_evaluation, request_evaluations
 from lms.extensions import db
+from lms.finance.models import ChargeReason
+from lms.finance.services import raise_charge, withdraw_charge
 
 
 class BookingError(DomainError):
@@ -209,6 +211,8 @@ def cancel_booking(booking: Booking, *, by: User, now: datetime) -> Booking:
     db.session.flush()
     log_action("lms.booking.cancelled", subject=booking, actor=by, now=now, late=late)
     notify.cancellation_confirmed(booking, now=now)
+    if late:
+        raise_charge(booking, ChargeReason.LATE_CANCELLATION, now=now)
     if was_confirmed:
         fill_from_waiting_list(session, now=now)
     return booking
@@ -428,8 +432,13 @@ def mark_attendance(booking: Booking, outcome: Attendance, *, by: User, now: dat
         after_close=booking.session.register_is_closed,
     )
     if booking.session.register_is_closed:
-        # A correction after closing: someone now marked as attending is asked to evaluate too.
-        request_evaluation(booking, now=now)
+        # A correction after closing: the charge follows the register, and anyone now marked as
+        # attending is asked to evaluate too.
+        if outcome is Attendance.NO_SHOW:
+            raise_charge(booking, ChargeReason.NO_SHOW, now=now)
+        else:
+            withdraw_charge(booking, by=by, now=now)
+            request_evaluation(booking, now=now)
 
 
 def add_walk_in(
@@ -482,5 +491,8 @@ def close_register(session: CourseSession, *, by: User, now: datetime) -> None:
     session.updated_at = now
     db.session.flush()
     log_action("lms.register.closed", subject=session, actor=by, now=now)
-    # Everyone who attended is now asked to evaluate the session.
+    # Everyone who attended is now asked to evaluate the session; no-shows are charged.
     request_evaluations(session, now=now)
+    for booking in register_of(session):
+        if booking.attendance is Attendance.NO_SHOW:
+            raise_charge(booking, ChargeReason.NO_SHOW, now=now)

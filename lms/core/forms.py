@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
@@ -31,3 +32,7 @@ class Money:
 def options(pairs) -> list[SelectChoice]:
     """(value, label) pairs as the options of a select field."""
     return [SelectChoice(str(value), label) for value, label in pairs]
+
+
+class ButtonForm(FlaskForm):
+    """A button that changes something: only the CSRF token travels."""

@@ -34,7 +34,6 @@ from reportlab.platypus import (
     LongTable,
     Paragraph,
     SimpleDocTemplate,
-    Spacer,
     Table,
     TableStyle,
 )

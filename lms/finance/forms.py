@@ -1,0 +1,60 @@
+"""Forms for waivers, invoice runs, payments and credit notes."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from lms.core.forms import MultiCheckboxField, options, strip
+from lms.finance.models import ChargeStatus, WaiverReason
+
+
+class WaiverForm(FlaskForm):
+    reason = SelectField(
+        "Reason",
+        [InputRequired("Choose why the charge is waived.")],
+        choices=options([("", "Choose a reason"), *WaiverReason.choices()]),
+    )
+    note = TextAreaField(
+        "Details",
+        [Optional(), Length(max=2000)],
+        filters=[strip],
+        description="Needed when the reason is Other.",
+    )
+
+    def validate_reason(self, field):
+        if field.data and field.data not in {r.value for r in WaiverReason}:
+            raise ValidationError("Choose one of the reasons.")
+
+
+class PeriodForm(FlaskForm):
+    start = DateField("From", [InputRequired("Enter the first day of the period.")])
+    end = DateField("To", [InputRequired("Enter the last day of the period.")])
+
+    def validate_end(self, field):
+        if field.data and self.start.data and field.data < self.start.data:
+            raise ValidationError("The period must end on or after the day it starts.")
+
+
+class FilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    start = DateField("From", [Optional()])
+    end = DateField("To", [Optional()])
+    agency = SelectField("Agency", [Optional()], choices=[])
+    status = SelectField(
+        "Status", [Optional()], choices=options([("", "Any status"), *ChargeStatus.choices()])
+    )
+
+
+class CreditNoteForm(FlaskForm):
+    lines = MultiCheckboxField("Lines to credit", choices=[], coerce=int)
+    reason = TextAreaField(
+        "Why", [InputRequired("Say why the invoice is credited."), Length(max=2000)], filters=[strip]
+    )
+
+    def validate_lines(self, field):
+        if not field.data:
+            raise ValidationError("Choose at least one line to credit.")

@@ -1,0 +1,416 @@
+"""Charges for no-shows and late cancellations, waivers, invoice runs, payments and credit notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
+
+from lms.accounts.models import Agency, Role, User
+from lms.bookings.models import Booking
+from lms.core.audit import log_action
+from lms.core.errors import DomainError, PermissionDenied
+from lms.core.financial_year import financial_year_of
+from lms.core.timezones import london_date
+from lms.courses.models import CourseSession
+from lms.extensions import db
+from lms.finance.models import (
+    Charge,
+    ChargeReason,
+    ChargeStatus,
+    CreditNote,
+    CreditNoteLine,
+    DocumentCounter,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    WaiverReason,
+)
+from lms.messages.services import queue_message
+
+
+class FinanceError(DomainError):
+    pass
+
+
+# The price ------------------------------------------------------------------------------------
+
+
+def is_exempt(agency: Agency | None) -> bool:
+    exempt = {value.strip().lower() for value in current_app.config["CHARGE_EXEMPT_CATEGORIES"]}
+    return agency is not None and (
+        agency.category.value.lower() in exempt or agency.category.title.lower() in exempt
+    )
+
+
+def charge_amount(session: CourseSession) -> int:
+    """£25 up to 4 hours; above that £50 for each day the session runs on (all settings)."""
+    config = current_app.config
+    hours = (session.ends_at - session.starts_at).total_seconds() / 3600
+    if hours <= config["CHARGE_SHORT_SESSION_MAX_HOURS"]:
+        return config["CHARGE_SHORT_SESSION_PENCE"]
+    days = (london_date(session.ends_at) - london_date(session.starts_at)).days + 1
+    return config["CHARGE_PER_DAY_PENCE"] * days
+
+
+# Raising and withdrawing ----------------------------------------------------------------------
+
+
+def charge_of(booking: Booking) -> Charge | None:
+    return db.session.scalar(sa.select(Charge).where(Charge.booking_id == booking.id))
+
+
+def raise_charge(booking: Booking, reason: ChargeReason, *, now: datetime) -> Charge | None:
+    """Charge the delegate's agency for a no-show or late cancellation, and tell the delegate."""
+    agency = booking.agency or (db.session.get(Agency, booking.agency_id) if booking.agency_id else None)
+    if is_exempt(agency):
+        return None
+    charge = charge_of(booking)
+    if charge is not None and charge.status is not ChargeStatus.WITHDRAWN:
+        return charge
+    if charge is None:
+        charge = Charge(booking=booking)
+        db.session.add(charge)
+    charge.agency_id = booking.agency_id
+    charge.reason = reason
+    charge.amount_pence = charge_amount(booking.session)
+    charge.status = ChargeStatus.RAISED
+    charge.raised_at = now
+    charge.session_date = london_date(booking.session.starts_at)
+    charge.withdrawn_at = None
+    db.session.flush()
+    log_action(
+        "lms.charge.raised",
+        subject=charge,
+        actor=None,
+        now=now,
+        reason=reason.value,
+        amount_pence=charge.amount_pence,
+        booking_id=booking.id,
+    )
+    queue_message(
+        "charge.raised",
+        to=booking.user.email,
+        user=booking.user,
+        subject=f"Non-attendance charge: {booking.session.course.title}",
+        template="finance/charge_raised.txt",
+        now=now,
+        booking=booking,
+        session=booking.session,
+        charge=charge,
+    )
+    return charge
+
+
+def withdraw_charge(booking: Booking, *, by: User, now: datetime) -> Charge | None:
+    """The register was corrected: an unbilled charge is withdrawn; a billed one needs a credit note."""
+    charge = charge_of(booking)
+    if charge is None or charge.status is not ChargeStatus.RAISED:
+        return charge
+    charge.status = ChargeStatus.WITHDRAWN
+    charge.withdrawn_at = now
+    db.session.flush()
+    log_action("lms.charge.withdrawn", subject=charge, actor=by, now=now, booking_id=booking.id)
+    return charge
+
+
+def charges_needing_credit() -> list[Charge]:
+    """Invoiced charges whose booking is no longer a no-show or late cancellation."""
+    from lms.bookings.models import Attendance
+
+    return list(
+        db.session.scalars(
+            sa.select(Charge)
+            .join(Charge.booking)
+            .where(
+                Charge.status == ChargeStatus.INVOICED,
+                Charge.reason == ChargeReason.NO_SHOW,
+                Booking.attendance.in_([Attendance.ATTENDED, Attendance.PARTIAL]),
+            )
+        )
+    )
+
+
+def waive_charge(charge: Charge, reason: WaiverReason, note: str, *, by: User, now: datetime) -> None:
+    """L&D waive an unbilled charge for a reason; who and when are kept."""
+    if not by.has_role(Role.LND_ADMIN):
+        raise PermissionDenied("Only the L&D team can waive a charge.")
+    if charge.status is not ChargeStatus.RAISED:
+        raise FinanceError(f"This charge is {charge.status.title.lower()}, so it cannot be waived.")
+    if reason is WaiverReason.OTHER and not note.strip():
+        raise FinanceError("Say why the charge is waived.", field="note")
+    charge.status = ChargeStatus.WAIVED
+    charge.waiver_reason = reason
+    charge.waiver_note = note.strip() or None
+    charge.waived_at = now
+    charge.waived_by_id = by.id
+    db.session.flush()
+    log_action("lms.charge.waived", subject=charge, actor=by, now=now, reason=reason.value)
+
+
+# Numbers --------------------------------------------------------------------------------------
+
+
+def _locked_counter(kind: str, year: int) -> DocumentCounter:
+    """The year's counter for `kind`, locked until the transaction ends (created the first time)."""
+    query = (
+        sa.select(DocumentCounter)
+        .where(DocumentCounter.kind == kind, DocumentCounter.financial_year == year)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    counter = db.session.scalar(query)
+    if counter is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(DocumentCounter(kind=kind, financial_year=year, last_number=0))
+        except IntegrityError:
+            pass  # another run created it a moment ago; wait for its lock instead
+        counter = db.session.scalar(query)
+    return counter
+
+
+def _next_number(kind: str, year: int) -> int:
+    counter = _locked_counter(kind, year)
+    counter.last_number += 1
+    db.session.flush()
+    return counter.last_number
+
+
+def document_number(prefix: str, year: int, sequence: int) -> str:
+    return f"{prefix}{year % 100:02d}{(year + 1) % 100:02d}-{sequence:04d}"
+
+
+def vat_for(net_pence: int, rate_percent: int) -> int:
+    return (net_pence * rate_percent + 50) // 100
+
+
+# The invoice run ------------------------------------------------------------------------------
+
+
+@dataclass
+class AgencyBill:
+    agency: Agency
+    charges: list[Charge] = field(default_factory=list)
+
+    @property
+    def net_pence(self) -> int:
+        return sum(charge.amount_pence for charge in self.charges)
+
+
+@dataclass
+class RunPreview:
+    bills: list[AgencyBill]
+    waiting_for_an_agency: int
+
+    @property
+    def total_pence(self) -> int:
+        return sum(bill.net_pence for bill in self.bills)
+
+
+def _billable(start: date, end: date, *, lock: bool = False) -> list[Charge]:
+    query = (
+        sa.select(Charge)
+        .where(Charge.status == ChargeStatus.RAISED, Charge.session_date.between(start, end))
+        .order_by(Charge.session_date, Charge.id)
+    )
+    if lock:
+        query = query.with_for_update(of=Charge)
+    return list(db.session.scalars(query))
+
+
+def preview_invoice_run(start: date, end: date) -> RunPreview:
+    """What confirming a run for this period would invoice, agency by agency."""
+    if end < start:
+        raise FinanceError("The period must end on or after the day it starts.", field="end")
+    bills: dict[int, AgencyBill] = {}
+    waiting = 0
+    for charge in _billable(start, end):
+        if charge.agency_id is None:
+            waiting += 1
+            continue
+        bills.setdefault(charge.agency_id, AgencyBill(charge.agency)).charges.append(charge)
+    return RunPreview(sorted(bills.values(), key=lambda b: b.agency.name), waiting)
+
+
+def run_invoicing(start: date, end: date, *, by: User, now: datetime) -> list[Invoice]:
+    """One invoice per agency for every unbilled charge in the period, numbered without gaps."""
+    if not by.has_role(Role.FINANCE):
+        raise PermissionDenied("Only finance can run invoicing.")
+    config = current_app.config
+    today = london_date(now)
+    year = financial_year_of(today, config["FINANCIAL_YEAR_START"])
+    # Take the year's counter first: a second run waits here, then finds these charges billed.
+    _locked_counter("invoice", year)
+    preview = preview_invoice_run(start, end)
+    _billable(start, end, lock=True)
+    invoices = []
+    for bill in preview.bills:
+        invoices.append(_issue_invoice(bill, start, end, year=year, by=by, now=now))
+    if invoices:
+        log_action(
+            "lms.invoice.run",
+            subject=invoices[0],
+            actor=by,
+            now=now,
+            start=start.isoformat(),
+            end=end.isoformat(),
+            invoices=len(invoices),
+        )
+    return invoices
+
+
+def _issue_invoice(
+    bill: AgencyBill, start: date, end: date, *, year: int, by: User, now: datetime
+) -> Invoice:
+    config = current_app.config
+    agency = bill.agency
+    sequence = _next_number("invoice", year)
+    today = london_date(now)
+    net = bill.net_pence
+    vat = vat_for(net, config["VAT_RATE_PERCENT"])
+    invoice = Invoice(
+        number=document_number(config["INVOICE_PREFIX"], year, sequence),
+        financial_year=year,
+        sequence=sequence,
+        agency=agency,
+        status=InvoiceStatus.ISSUED,
+        period_start=start,
+        period_end=end,
+        issued_at=now,
+        issued_on=today,
+        due_on=today + timedelta(days=config["PAYMENT_TERMS_DAYS"]),
+        created_by_id=by.id,
+        bill_to_name=agency.name,
+        bill_to_contact=agency.billing_contact,
+        bill_to_email=agency.billing_email,
+        bill_to_address=agency.billing_address,
+        purchase_order=agency.purchase_order,
+        net_pence=net,
+        vat_pence=vat,
+        total_pence=net + vat,
+        vat_rate_percent=config["VAT_RATE_PERCENT"],
+    )
+    db.session.add(invoice)
+    for charge in bill.charges:
+        booking = charge.booking
+        invoice.lines.append(
+            InvoiceLine(
+                charge=charge,
+                delegate_name=booking.user.full_name,
+                course_title=booking.session.course.title,
+                session_date=charge.session_date,
+                reason=charge.reason.title,
+                amount_pence=charge.amount_pence,
+            )
+        )
+        charge.status = ChargeStatus.INVOICED
+    db.session.flush()
+    log_action(
+        "lms.invoice.issued",
+        subject=invoice,
+        actor=by,
+        now=now,
+        number=invoice.number,
+        total_pence=invoice.total_pence,
+    )
+    return invoice
+
+
+# After issue ----------------------------------------------------------------------------------
+
+
+def mark_paid(invoice: Invoice, *, by: User, now: datetime) -> None:
+    """Finance records that the agency paid."""
+    if not by.has_role(Role.FINANCE):
+        raise PermissionDenied("Only finance can record payments.")
+    if invoice.status is not InvoiceStatus.ISSUED:
+        raise FinanceError(f"This invoice is {invoice.status.title.lower()}, so it cannot be marked paid.")
+    invoice.status = InvoiceStatus.PAID
+    invoice.paid_at = now
+    db.session.flush()
+    log_action("lms.invoice.paid", subject=invoice, actor=by, now=now)
+
+
+def issue_credit_note(
+    invoice: Invoice, line_ids: list[int], reason: str, *, by: User, now: datetime
+) -> CreditNote:
+    """Correct an issued invoice, in whole or for chosen lines, with a credit note that refers to it."""
+    if not by.has_role(Role.FINANCE):
+        raise PermissionDenied("Only finance can issue credit notes.")
+    if invoice.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PAID):
+        raise FinanceError(f"This invoice is {invoice.status.title.lower()}; nothing is left to credit.")
+    if not reason.strip():
+        raise FinanceError("Say why the invoice is credited.", field="reason")
+    open_lines = {line.id: line for line in invoice.lines if line.credit_line is None}
+    chosen = [open_lines[i] for i in line_ids if i in open_lines]
+    if not chosen or len(chosen) != len(set(line_ids)):
+        raise FinanceError("Choose lines of this invoice that have not been credited.", field="lines")
+    config = current_app.config
+    year = financial_year_of(london_date(now), config["FINANCIAL_YEAR_START"])
+    sequence = _next_number("credit_note", year)
+    net = sum(line.amount_pence for line in chosen)
+    vat = vat_for(net, invoice.vat_rate_percent)
+    note = CreditNote(
+        number=document_number("CN", year, sequence),
+        financial_year=year,
+        sequence=sequence,
+        invoice=invoice,
+        issued_at=now,
+        issued_on=london_date(now),
+        reason=reason.strip(),
+        created_by_id=by.id,
+        net_pence=net,
+        vat_pence=vat,
+        total_pence=net + vat,
+    )
+    db.session.add(note)
+    for line in chosen:
+        note.lines.append(CreditNoteLine(invoice_line=line, amount_pence=line.amount_pence))
+        line.charge.status = ChargeStatus.CREDITED
+    db.session.flush()
+    if all(line.credit_line is not None for line in invoice.lines):
+        invoice.status = InvoiceStatus.CREDITED
+    db.session.flush()
+    log_action(
+        "lms.credit_note.issued",
+        subject=note,
+        actor=by,
+        now=now,
+        invoice=invoice.number,
+        total_pence=note.total_pence,
+    )
+    return note
+
+
+# Issued documents never change ----------------------------------------------------------------
+
+_INVOICE_MAY_CHANGE = {"status", "paid_at"}
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _issued_documents_are_history(session, flush_context, instances) -> None:
+    for obj in session.dirty:
+        if isinstance(obj, Invoice):
+            state = sa.inspect(obj)
+            changed = {a.key for a in state.attrs if a.history.has_changes()} - _INVOICE_MAY_CHANGE
+            changed -= {"lines", "credit_notes", "agency"}
+            if changed and state.persistent:
+                raise FinanceError(f"An issued invoice cannot be changed ({', '.join(sorted(changed))}).")
+        elif isinstance(obj, InvoiceLine | CreditNote | CreditNoteLine):
+            state = sa.inspect(obj)
+            changed = {
+                a.key
+                for a in state.attrs
+                if a.history.has_changes() and a.key not in ("credit_line", "lines", "invoice")
+            }
+            if changed and state.persistent:
+                raise FinanceError("Invoice lines and credit notes cannot be changed once issued.")
+    for obj in session.deleted:
+        if isinstance(obj, Invoice | InvoiceLine | CreditNote | CreditNoteLine):
+            raise FinanceError("Invoices and credit notes are never deleted; issue a credit note instead.")
