@@ -107,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     from lms.finance.views import bp as finance_bp
     from lms.followups.views import bp as followups_bp
     from lms.main import bp as main_bp
+    from lms.reporting.views import bp as reports_bp
 
     for blueprint in (
         main_bp,
@@ -118,6 +119,7 @@ def _register_blueprints(app: Flask) -> None:
         evaluations_bp,
         followups_bp,
         finance_bp,
+        reports_bp,
     ):
         app.register_blueprint(blueprint)
 

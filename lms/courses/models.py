@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from lms.accounts.models import Role, User
 from lms.bookings.places import bookable_limit
 from lms.core.db import UTCDateTime, enum_column
 from lms.core.enums import TitledEnum
+from lms.core.timezones import to_london
 from lms.extensions import db
 
 
@@ -85,6 +86,8 @@ class CourseSession(db.Model):
     course_id: Mapped[int] = mapped_column(sa.ForeignKey("course.id", ondelete="RESTRICT"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The UK calendar month it starts in, "2026-05": reports group by it on any database.
+    local_month: Mapped[str] = mapped_column(sa.String(7), index=True)
     delivery_mode: Mapped[DeliveryMode] = mapped_column(enum_column(DeliveryMode))
     venue: Mapped[str | None] = mapped_column(sa.Text)
     online_link: Mapped[str | None] = mapped_column(sa.String(500))
@@ -113,6 +116,11 @@ class CourseSession(db.Model):
         sa.Index("ix_course_session_starts_at", "starts_at"),
         sa.Index("ix_course_session_course_starts", "course_id", "starts_at"),
     )
+
+    @validates("starts_at")
+    def _keep_local_month(self, key, value):
+        self.local_month = to_london(value).strftime("%Y-%m")
+        return value
 
     @property
     def bookable_limit(self) -> int:

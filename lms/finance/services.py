@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import selectinload
 
 from lms.accounts.models import Agency, Role, User
 from lms.bookings.models import Booking
@@ -217,20 +218,19 @@ def _billable(start: date, end: date, *, lock: bool = False) -> list[Charge]:
     query = (
         sa.select(Charge)
         .where(Charge.status == ChargeStatus.RAISED, Charge.session_date.between(start, end))
+        .options(selectinload(Charge.agency))
         .order_by(Charge.session_date, Charge.id)
     )
     if lock:
-        query = query.with_for_update(of=Charge)
+        # Re-read under the lock: a charge waived a moment ago must not be billed.
+        query = query.with_for_update(of=Charge).execution_options(populate_existing=True)
     return list(db.session.scalars(query))
 
 
-def preview_invoice_run(start: date, end: date) -> RunPreview:
-    """What confirming a run for this period would invoice, agency by agency."""
-    if end < start:
-        raise FinanceError("The period must end on or after the day it starts.", field="end")
+def _bills(charges: list[Charge]) -> RunPreview:
     bills: dict[int, AgencyBill] = {}
     waiting = 0
-    for charge in _billable(start, end):
+    for charge in charges:
         if charge.agency_id is None:
             waiting += 1
             continue
@@ -238,20 +238,31 @@ def preview_invoice_run(start: date, end: date) -> RunPreview:
     return RunPreview(sorted(bills.values(), key=lambda b: b.agency.name), waiting)
 
 
+def preview_invoice_run(start: date, end: date) -> RunPreview:
+    """What confirming a run for this period would invoice, agency by agency."""
+    if end < start:
+        raise FinanceError("The period must end on or after the day it starts.", field="end")
+    return _bills(_billable(start, end))
+
+
 def run_invoicing(start: date, end: date, *, by: User, now: datetime) -> list[Invoice]:
     """One invoice per agency for every unbilled charge in the period, numbered without gaps."""
     if not by.has_role(Role.FINANCE):
         raise PermissionDenied("Only finance can run invoicing.")
+    if end < start:
+        raise FinanceError("The period must end on or after the day it starts.", field="end")
     config = current_app.config
-    today = london_date(now)
-    year = financial_year_of(today, config["FINANCIAL_YEAR_START"])
+    year = financial_year_of(london_date(now), config["FINANCIAL_YEAR_START"])
     # Take the year's counter first: a second run waits here, then finds these charges billed.
-    _locked_counter("invoice", year)
-    preview = preview_invoice_run(start, end)
-    _billable(start, end, lock=True)
+    counter = _locked_counter("invoice", year)
+    preview = _bills(_billable(start, end, lock=True))
     invoices = []
     for bill in preview.bills:
-        invoices.append(_issue_invoice(bill, start, end, year=year, by=by, now=now))
+        counter.last_number += 1
+        invoices.append(
+            _issue_invoice(bill, start, end, year=year, sequence=counter.last_number, by=by, now=now)
+        )
+    db.session.flush()
     if invoices:
         log_action(
             "lms.invoice.run",
@@ -266,11 +277,10 @@ def run_invoicing(start: date, end: date, *, by: User, now: datetime) -> list[In
 
 
 def _issue_invoice(
-    bill: AgencyBill, start: date, end: date, *, year: int, by: User, now: datetime
+    bill: AgencyBill, start: date, end: date, *, year: int, sequence: int, by: User, now: datetime
 ) -> Invoice:
     config = current_app.config
     agency = bill.agency
-    sequence = _next_number("invoice", year)
     today = london_date(now)
     net = bill.net_pence
     vat = vat_for(net, config["VAT_RATE_PERCENT"])

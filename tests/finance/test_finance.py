@@ -418,3 +418,15 @@ def test_a_bad_period_is_explained_and_nothing_is_issued(client):
     assert "The period must end on or after the day it starts." in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 0
     clock.freeze(NOW)
+
+
+def test_a_charge_waived_while_finance_looked_at_the_preview_is_not_billed(app_context):
+    bookings = no_shows(session_that_ran(), [create_agency("Police")] * 2)
+    preview = preview_invoice_run(*PERIOD)
+    assert len(preview.bills[0].charges) == 2
+    # Another person waives one (straight in the table, as another process would).
+    waived = charge_of(bookings[0])
+    db.session.execute(sa.update(Charge).where(Charge.id == waived.id).values(status=ChargeStatus.WAIVED))
+    [invoice] = run_invoicing(*PERIOD, by=finance_user(), now=NOW)
+    assert [line.charge_id for line in invoice.lines] == [charge_of(bookings[1]).id]
+    assert charge_of(bookings[0]).status is ChargeStatus.WAIVED
