@@ -197,3 +197,21 @@ class CreditNoteLine(db.Model):
 
     credit_note: Mapped[CreditNote] = relationship(back_populates="lines")
     invoice_line: Mapped[InvoiceLine] = relationship(back_populates="credit_line")
+
+
+class Budget(db.Model):
+    """The training budget L&D allocate for a financial year."""
+
+    __tablename__ = "budget"
+
+    financial_year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    allocated_pence: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+
+    __table_args__ = (sa.CheckConstraint("allocated_pence >= 0", name="allocated_not_negative"),)
+
+    @property
+    def id(self) -> int:
+        """The audit trail names a budget by its year."""
+        return self.financial_year

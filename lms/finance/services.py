@@ -21,6 +21,7 @@ from lms.core.timezones import london_date
 from lms.courses.models import CourseSession
 from lms.extensions import db
 from lms.finance.models import (
+    Budget,
     Charge,
     ChargeReason,
     ChargeStatus,
@@ -396,6 +397,26 @@ def issue_credit_note(
         total_pence=note.total_pence,
     )
     return note
+
+
+# The budget ---------------------------------------------------------------------------------
+
+
+def set_budget(year: int, allocated_pence: int, *, by: User, now: datetime) -> Budget:
+    """L&D record the training budget allocated for a financial year."""
+    if not by.has_role(Role.LND_ADMIN):
+        raise PermissionDenied("Only the L&D team can set the budget.")
+    if allocated_pence < 0:
+        raise FinanceError("The budget cannot be negative.", field="allocated")
+    budget = db.session.get(Budget, year) or Budget(financial_year=year)
+    before = budget.allocated_pence
+    budget.allocated_pence = allocated_pence
+    budget.updated_at = now
+    budget.updated_by_id = by.id
+    db.session.add(budget)
+    db.session.flush()
+    log_action("lms.budget.set", subject=budget, actor=by, now=now, before=before, after=allocated_pence)
+    return budget
 
 
 # Issued documents never change ----------------------------------------------------------------

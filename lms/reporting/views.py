@@ -6,17 +6,30 @@ import csv
 import io
 from datetime import date
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField
-from wtforms.validators import Optional, ValidationError
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import InputRequired, Optional, ValidationError
 
 from lms.accounts.models import Role
 from lms.core.access import roles_required
 from lms.core.clock import now
 from lms.core.financial_year import financial_year_bounds, financial_year_label, financial_year_of
-from lms.core.forms import options
+from lms.core.formatting import format_money
+from lms.core.forms import Money, options
 from lms.core.timezones import london_date
+from lms.core.web import render_form
+from lms.extensions import db
+from lms.finance.services import set_budget
+from lms.reporting.pdf import render_summary
+from lms.reporting.results import (
+    annual_summary,
+    budget_figures,
+    charge_figures,
+    evaluation_results,
+    follow_up_results,
+)
 from lms.reporting.utilisation import Dimension, utilisation
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -139,3 +152,206 @@ def _percent(value: float | None) -> str:
 def _safe(text: str) -> str:
     """Cells people typed never start a spreadsheet formula."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _slug(label: str) -> str:
+    return label.replace("/", "-").replace(" ", "-")
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def _year_and_period(form: ReportForm) -> tuple[int, date, date, str, tuple[date, date]]:
+    setting = current_app.config["FINANCIAL_YEAR_START"]
+    start, end, label = _period(form)
+    year = financial_year_of(start, setting)
+    return year, start, end, label, (_previous(start), _previous(end))
+
+
+@bp.route("/evaluations")
+@roles_required(Role.LND_ADMIN)
+def evaluations_report():
+    form = ReportForm(request.args)
+    form.validate()
+    _, start, end, label, _ = _year_and_period(form)
+    return render_template(
+        "reporting/evaluations.html",
+        form=form,
+        label=label,
+        results=evaluation_results(start, end),
+        followups=follow_up_results(start, end),
+    )
+
+
+class BudgetForm(FlaskForm):
+    allocated = StringField(
+        "Budget allocated for the year (£)",
+        [InputRequired("Enter the budget in pounds."), Money()],
+        render_kw={"inputmode": "decimal"},
+    )
+
+
+@bp.route("/budget", methods=["GET", "POST"])
+@roles_required(Role.LND_ADMIN, Role.FINANCE)
+def budget():
+    form = ReportForm(request.args)
+    form.validate()
+    year, start, end, label, _ = _year_and_period(form)
+    budget_form = BudgetForm()
+    if budget_form.validate_on_submit():
+        if not current_user.has_role(Role.LND_ADMIN):
+            abort(403)
+        row = set_budget(year, budget_form.allocated.pence, by=current_user, now=now())
+        db.session.commit()
+        flash(f"The {financial_year_label(year)} budget is {format_money(row.allocated_pence)}.", "success")
+        return redirect(url_for("reports.budget", **request.args))
+    figures = budget_figures(year, start, end, now=now())
+    if request.method == "GET" and figures.allocated is not None:
+        budget_form.allocated.data = f"{figures.allocated / 100:.2f}"
+    return render_form(
+        "reporting/budget.html",
+        form=form,
+        label=label,
+        figures=figures,
+        charges=charge_figures(start, end),
+        budget_form=budget_form,
+        year=year,
+    )
+
+
+def _summary(form: ReportForm):
+    year, start, end, label, previous = _year_and_period(form)
+    return annual_summary(year, label, start, end, previous, now=now())
+
+
+def _statements(summary) -> list[str]:
+    change = ""
+    if summary.change_points is not None:
+        direction = "up" if summary.change_points >= 0 else "down"
+        change = f", {direction} {abs(summary.change_points):.0f} points on the year before"
+    lines = [
+        f"{summary.sessions} sessions of {summary.modules} modules on {summary.topics} topics were delivered"
+        + (f" ({summary.cancelled} cancelled)." if summary.cancelled else "."),
+        f"{summary.places:,} places were offered and {summary.attended:,} delegates attended: "
+        f"{pct(summary.utilisation)} utilisation{change}.",
+    ]
+    if summary.elearning_completions:
+        lines.append(f"{summary.elearning_completions:,} eLearning modules were completed.")
+    if summary.evaluations:
+        lines.append(
+            f"{summary.evaluations:,} delegates evaluated their session; "
+            f"{pct(summary.understanding_high_share)} rated their understanding now High or Very high."
+        )
+    lines.append(
+        f"Non-attendance charges of {format_money(summary.charges.invoiced)} were invoiced "
+        f"({format_money(summary.charges.waived)} waived)."
+    )
+    if summary.budget.allocated is not None:
+        lines.append(
+            f"Of a training budget of {format_money(summary.budget.allocated)}, "
+            f"{format_money(summary.budget.spent)} was spent."
+        )
+    return lines
+
+
+@bp.route("/summary")
+@roles_required(Role.LND_ADMIN)
+def summary():
+    form = ReportForm(request.args)
+    form.validate()
+    result = _summary(form)
+    return render_template(
+        "reporting/summary.html", form=form, summary=result, statements=_statements(result)
+    )
+
+
+@bp.route("/summary.pdf")
+@roles_required(Role.LND_ADMIN)
+def summary_pdf():
+    form = ReportForm(request.args)
+    form.validate()
+    result = _summary(form)
+    figures = [
+        ("Sessions delivered", str(result.sessions)),
+        ("Sessions cancelled", str(result.cancelled)),
+        ("Modules", str(result.modules)),
+        ("Topics", str(result.topics)),
+        ("Places offered", f"{result.places:,}"),
+        ("Delegates attended", f"{result.attended:,}"),
+        ("Utilisation", pct(result.utilisation)),
+        ("Utilisation the year before", pct(result.previous_utilisation)),
+        ("eLearning completions", f"{result.elearning_completions:,}"),
+        ("Evaluations", f"{result.evaluations:,}"),
+        ("Non-attendance invoiced", format_money(result.charges.invoiced)),
+        (
+            "Budget allocated",
+            format_money(result.budget.allocated) if result.budget.allocated is not None else "Not set",
+        ),
+        ("Spent", format_money(result.budget.spent)),
+        ("Cost per attended place", format_money(result.budget.per_place_attended) or "–"),
+    ]
+    data = render_summary(
+        f"Training in {result.label}", current_app.config["PARTNERSHIP_NAME"], _statements(result), figures
+    )
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="training-summary-{_slug(result.label)}.pdf"'},
+    )
+
+
+@bp.route("/utilisation.xlsx")
+@roles_required(Role.LND_ADMIN)
+def utilisation_xlsx():
+    from openpyxl import Workbook
+
+    _, dimension, label, current, previous = _reports()
+    before = {row.key: row for row in previous.rows}
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Utilisation"
+    sheet.append([f"Utilisation by {dimension.title.lower()}, {label}"])
+    sheet.append(
+        [
+            dimension.title,
+            "Sessions",
+            "Places offered",
+            "Booked",
+            "Attended",
+            "Partially attended",
+            "No-shows",
+            "Late cancellations",
+            "On-time cancellations",
+            "Waiting-list demand",
+            "Utilisation",
+            "Previous year attended",
+        ]
+    )
+    for row in [*current.rows, current.total]:
+        last = before.get(row.key) if row is not current.total else previous.total
+        sheet.append(
+            [
+                _safe(row.label),
+                row.sessions,
+                row.places,
+                row.booked,
+                row.attended,
+                row.partial,
+                row.no_shows,
+                row.late_cancellations,
+                row.on_time_cancellations,
+                row.waiting,
+                row.utilisation,
+                last.attended_total if last else 0,
+            ]
+        )
+        sheet.cell(row=sheet.max_row, column=11).number_format = "0.0%"
+    out = io.BytesIO()
+    book.save(out)
+    filename = f"utilisation-by-{dimension.value}.xlsx"
+    return Response(
+        out.getvalue(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
