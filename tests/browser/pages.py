@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.browser.conftest import ARTIFACTS
@@ -33,8 +33,22 @@ def page_loads(browser: WebDriver) -> Iterator[None]:
     """Whatever happens inside leads to a new page, which is waited for."""
     old_page = browser.find_element(By.TAG_NAME, "html")
     yield
-    wait(browser).until(ec.staleness_of(old_page))
+    wait(browser).until(lambda _: is_gone(old_page))
     wait(browser).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+def is_gone(element: WebElement) -> bool:
+    """True once the element left the document. Chromium reports that in more than one way:
+    a stale reference, or an inspector error that the node no longer belongs to the document."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error) or "No node with given id" in str(error):
+            return True
+        raise
+    return False
 
 
 def wait(browser: WebDriver) -> WebDriverWait:
