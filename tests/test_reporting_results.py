@@ -158,3 +158,21 @@ def test_reports_are_for_l_and_d(client, path):
         other = client.application.test_client()
         sign_in(other, create_user(roles=(role,)))
         assert other.get(path).status_code == 403, (path, role)
+
+
+def test_every_report_table_downloads_as_csv_and_xlsx(client):
+    import csv as csv_module
+
+    evaluated_session(["5", "4"])
+    sign_in(client, create_user(roles=(Role.LND_ADMIN,)))
+    for path in ("/reports/evaluations", "/reports/follow-ups", "/reports/budget"):
+        text = client.get(f"{path}.csv").get_data(as_text=True)
+        rows = list(csv_module.reader(io.StringIO(text)))
+        assert len(rows) >= 2, path
+        sheet = load_workbook(io.BytesIO(client.get(f"{path}.xlsx").data)).active
+        assert [c.value for c in sheet[1]] == rows[0], path
+    rows = list(
+        csv_module.DictReader(io.StringIO(client.get("/reports/evaluations.csv").get_data(as_text=True)))
+    )
+    now_row = next(r for r in rows if "subject now" in r["Question"])
+    assert (now_row["Very high"], now_row["High"]) == ("1", "1")

@@ -22,6 +22,7 @@ from lms.core.timezones import london_date
 from lms.core.web import render_form
 from lms.extensions import db
 from lms.finance.services import set_budget
+from lms.reporting.export import table_response
 from lms.reporting.pdf import render_summary
 from lms.reporting.results import (
     annual_summary,
@@ -355,3 +356,82 @@ def utilisation_xlsx():
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@bp.route("/evaluations.<any(csv, xlsx):fmt>")
+@roles_required(Role.LND_ADMIN)
+def evaluations_export(fmt: str):
+    form = ReportForm(request.args)
+    form.validate()
+    _, start, end, label, _ = _year_and_period(form)
+    header = [
+        "Course",
+        "Evaluations",
+        "Attendees",
+        "Question",
+        "Very low",
+        "Low",
+        "Medium",
+        "High",
+        "Very high",
+        "High or very high %",
+        "Mean",
+    ]
+    rows = []
+    for course in evaluation_results(start, end):
+        for q in course.questions:
+            share = None if q.high_share is None else round(q.high_share * 100, 1)
+            mean = None if q.mean is None else round(q.mean, 2)
+            rows.append(
+                [
+                    course.course,
+                    course.evaluations,
+                    course.attendees,
+                    q.text,
+                    *[q.counts.get(score, 0) for score in (1, 2, 3, 4, 5)],
+                    share,
+                    mean,
+                ]
+            )
+    return table_response(fmt, f"evaluations-{_slug(label)}", "Evaluations", header, rows)
+
+
+@bp.route("/follow-ups.<any(csv, xlsx):fmt>")
+@roles_required(Role.LND_ADMIN)
+def follow_ups_export(fmt: str):
+    form = ReportForm(request.args)
+    form.validate()
+    _, start, end, label, _ = _year_and_period(form)
+    results = follow_up_results(start, end)
+    rows = [["Invited", results.invited], ["Answered", results.answered]]
+    rows += [[f"Applied the learning: {k}", v] for k, v in results.applied.most_common()]
+    rows += [[f"Barrier: {k}", v] for k, v in results.barriers.most_common()]
+    rows += [[f"Better multi-agency working: {k}", v] for k, v in results.multi_agency.most_common()]
+    return table_response(fmt, f"follow-ups-{_slug(label)}", "Follow-ups", ["Measure", "Count"], rows)
+
+
+@bp.route("/budget.<any(csv, xlsx):fmt>")
+@roles_required(Role.LND_ADMIN, Role.FINANCE)
+def budget_export(fmt: str):
+    form = ReportForm(request.args)
+    form.validate()
+    year, start, end, label, _ = _year_and_period(form)
+    figures = budget_figures(year, start, end, now=now())
+    charges = charge_figures(start, end)
+
+    def pounds(pence):
+        return None if pence is None else round(pence / 100, 2)
+
+    rows = [
+        ["Budget allocated", pounds(figures.allocated)],
+        ["Commissioned", pounds(figures.commissioned)],
+        ["Spent (sessions that ran)", pounds(figures.spent)],
+        ["Places offered", figures.places_offered],
+        ["Places attended", figures.attended],
+        ["Cost per place offered", pounds(figures.per_place_offered)],
+        ["Cost per place attended", pounds(figures.per_place_attended)],
+        ["Charges raised", pounds(charges.raised)],
+        ["Charges waived", pounds(charges.waived)],
+        ["Charges invoiced", pounds(charges.invoiced)],
+    ]
+    return table_response(fmt, f"budget-{_slug(label)}", "Budget", ["Measure", f"{label} (£ or count)"], rows)
