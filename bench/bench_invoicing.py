@@ -19,7 +19,6 @@ import argparse
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,8 +32,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 
-from config import BASE_DIR, Config, normalise_database_url
-from lms import create_app
+from bench.common import bench_app, database_url, in_schema, run_ddl, say
+from config import BASE_DIR
 from lms.accounts.models import Agency, AgencyCategory, Role, User
 from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
 from lms.core.audit import AuditEntry
@@ -55,8 +54,6 @@ from lms.finance.models import (
 from lms.finance.services import document_number, run_invoicing, vat_for
 from tests.factories import create_course, create_user
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 AGENCIES = 60
 CHARGES = 2000
 COURSES = 12  # every fourth runs all day, so its charge is £50 rather than £25
@@ -66,40 +63,7 @@ NOW = datetime(2026, 4, 14, 9, 0, tzinfo=UTC)
 MAX_REPEAT = 10
 
 
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 # Where it runs --------------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    url = normalise_database_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
-    parts = sa.engine.make_url(url)
-    if parts.get_backend_name() != "postgresql":
-        raise SystemExit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.get_backend_name()}.")
-    if (parts.host or "127.0.0.1") not in LOOPBACK:
-        raise SystemExit(f"The benchmark only talks to this machine; DATABASE_URL points at {parts.host}.")
-    return url
-
-
-def in_schema(url: str, schema: str) -> str:
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options=-csearch_path%3D{schema}"
-
-
-def run_ddl(url: str, statement: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(statement)
-    engine.dispose()
-
-
-def bench_app(database_uri: str) -> Flask:
-    config = Config()
-    config.SQLALCHEMY_DATABASE_URI = database_uri
-    config.MAIL_BACKEND = "log"  # nothing here sends mail; never reach for an SMTP server
-    return create_app(config)
 
 
 # The data (not timed) -------------------------------------------------------------------------

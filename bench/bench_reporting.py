@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -34,16 +33,14 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import upgrade
 
-from config import BASE_DIR, Config, normalise_database_url
-from lms import create_app
+from bench.common import bench_app, database_url, in_schema, run_ddl, say
+from config import BASE_DIR
 from lms.core.db import UTCDateTime, write_intent
 from lms.core.timezones import end_of_london_day, start_of_london_day
 from lms.extensions import db
 from lms.reporting.generate import generate, summary
 from lms.reporting.utilisation import Dimension, Figures, utilisation
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # the data are the three financial years before this
 YEAR = (date(2025, 4, 1), date(2026, 3, 31))  # the one the report is timed for
 MAX_COUNT = 1_000_000
@@ -52,40 +49,7 @@ MAX_REPEAT = 10
 DOMINATES = 0.5  # of a query's time, for a scan of the whole booking table
 
 
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 # Where it runs --------------------------------------------------------------------------------
-
-
-def database_url() -> str:
-    url = normalise_database_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
-    parts = sa.engine.make_url(url)
-    if parts.get_backend_name() != "postgresql":
-        raise SystemExit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.get_backend_name()}.")
-    if (parts.host or "127.0.0.1") not in LOOPBACK:
-        raise SystemExit(f"The benchmark only talks to this machine; DATABASE_URL points at {parts.host}.")
-    return url
-
-
-def in_schema(url: str, schema: str) -> str:
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options=-csearch_path%3D{schema}"
-
-
-def run_ddl(url: str, statement: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(statement)
-    engine.dispose()
-
-
-def bench_app(database_uri: str) -> Flask:
-    config = Config()
-    config.SQLALCHEMY_DATABASE_URI = database_uri
-    config.MAIL_BACKEND = "log"  # nothing here sends mail; never reach for an SMTP server
-    return create_app(config)
 
 
 # The data (timed, but apart from the report) ---------------------------------------------------
