@@ -131,12 +131,14 @@ def multiline(value: str) -> str:
 # PDF -----------------------------------------------------------------------------------------
 
 PAGE = A4
+FRAME_PADDING = 6  # SimpleDocTemplate's frame keeps this inside each margin
 COLUMNS = (
-    ("Delegate", 0.23),
-    ("Course", 0.37),
-    ("Session date", 0.15),
-    ("Reason", 0.13),
-    ("Amount", 0.12),
+    # Wide enough that "30 September 2026", "Late cancellation" and "£1,000.00" never wrap.
+    ("Delegate", 0.21),
+    ("Course", 0.32),
+    ("Session date", 0.19),
+    ("Reason", 0.17),
+    ("Amount", 0.11),
 )
 
 
@@ -224,7 +226,7 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
     )
     decorate = functools.partial(decorate_page, doc=doc, face=face)
     document.build(
-        invoice_story(doc, styles(face), document.width),
+        invoice_story(doc, styles(face), document.width - 2 * FRAME_PADDING),
         onFirstPage=decorate,
         onLaterPages=decorate,
         canvasmaker=functools.partial(NumberedCanvas, page_number_font=face.sans),
@@ -319,7 +321,7 @@ def parties(doc: InvoiceDocument, s: Styles, width: float) -> Table:
         details.append(("Period", period_text(doc.period)))
     facts = Table(
         [[Paragraph(name, s.label), Paragraph(text(shown), s.value_bold)] for name, shown in details],
-        colWidths=(width * 0.2, width * 0.27),
+        colWidths=(width * 0.26, width * 0.30),
         style=[
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -330,11 +332,12 @@ def parties(doc: InvoiceDocument, s: Styles, width: float) -> Table:
     )
     return Table(
         [[bill_to, facts]],
-        colWidths=(width * 0.53, width * 0.47),
+        colWidths=(width * 0.44, width * 0.56),
         style=[
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ("LEFTPADDING", (0, 0), (-1, -1), 0),
-            ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+            ("RIGHTPADDING", (0, 0), (0, -1), 12),
+            ("RIGHTPADDING", (1, 0), (1, -1), 0),
         ],
     )
 
