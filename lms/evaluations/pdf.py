@@ -28,7 +28,6 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
-    Frame,
     HRFlowable,
     KeepInFrame,
     LongTable,
@@ -37,8 +36,6 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
-
-from lms.core.formatting import format_date
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +87,11 @@ class TranscriptData:
 def long_date(day: date) -> str:
     """Wednesday 14 May 2026."""
     return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def short_date(day: date) -> str:
+    """14 May 2026: fits a narrow table column on one line."""
+    return f"{day.day} {day:%b %Y}"
 
 
 def hours_number(hours: float) -> str:
@@ -174,7 +176,6 @@ def render_certificate(data: CertificateData) -> bytes:
     draw_border(canvas, width, height)
     inner_width = width - 2 * MARGIN
     main_bottom = MARGIN + BOTTOM_BAND + 12
-    # Each block is shrunk to fit its own frame, and the canvas only ever has one page.
     place(
         canvas,
         certificate_body(data, face, inner_width),
@@ -182,6 +183,7 @@ def render_certificate(data: CertificateData) -> bytes:
         main_bottom,
         inner_width,
         height - MARGIN - main_bottom,
+        middle=True,
     )
     qr_x = width - MARGIN - QR_SIZE
     draw_qr(canvas, data.verify_url, qr_x, MARGIN + 14, QR_SIZE)
@@ -206,9 +208,14 @@ def draw_border(canvas: Canvas, width: float, height: float) -> None:
     canvas.restoreState()
 
 
-def place(canvas: Canvas, story: list, x: float, y: float, width: float, height: float) -> None:
-    frame = Frame(x, y, width, height, leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
-    frame.addFromList([KeepInFrame(width, height, story, mode="shrink", hAlign="CENTER")], canvas)
+def place(
+    canvas: Canvas, story: list, x: float, y: float, width: float, height: float, *, middle: bool = False
+) -> None:
+    """Draw the story inside the box, shrunk if it would not fit: it can never run onto a new page."""
+    block = KeepInFrame(width, height, story, mode="shrink")
+    _, used = block.wrapOn(canvas, width, height)
+    top = y + height - (height - used) / 2 if middle else y + height
+    block.drawOn(canvas, x, top - used)
 
 
 def draw_qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
@@ -281,14 +288,10 @@ TRANSCRIPT_PAGE = A4
 SIDE = 16 * mm
 TOP = 22 * mm
 BOTTOM = 20 * mm
-COLUMNS = (
-    ("Course", 0.35),
-    ("Date", 0.14),
-    ("CPD hours", 0.08),
-    ("Attendance", 0.13),
-    ("Evaluation", 0.12),
-    ("Certificate", 0.18),
-)
+FRAME_PADDING = 6  # SimpleDocTemplate's frame keeps 6 points inside each margin
+CELL_PADDING = 4
+TABLE_SIZE = 8.5
+HEADINGS = ("Course", "Date", "CPD hours", "Attendance", "Evaluation", "Certificate")
 
 
 def render_transcript(data: TranscriptData) -> bytes:
@@ -312,10 +315,10 @@ def render_transcript(data: TranscriptData) -> bytes:
     )
     decorate = functools.partial(transcript_page, data=data, face=face)
     document.build(
-        transcript_story(data, face, document.width),
+        transcript_story(data, face, document.width - 2 * FRAME_PADDING),
         onFirstPage=decorate,
         onLaterPages=decorate,
-        canvasmaker=functools.partial(NumberedCanvas, page_number_font=face.sans),
+        canvasmaker=functools.partial(NumberedCanvas, page_number_font=face.sans, inset=FRAME_PADDING),
     )
     return buffer.getvalue()
 
@@ -364,17 +367,25 @@ def transcript_story(data: TranscriptData, face: Fonts, width: float) -> list:
 
 
 def training_table(lines: list[TranscriptLine], face: Fonts, width: float) -> LongTable:
-    head = ParagraphStyle("head", fontName=face.sans_bold, fontSize=8.5, leading=10.5, textColor=colors.white)
-    cell = ParagraphStyle("cell", fontName=face.sans, fontSize=8.5, leading=10.5, textColor=INK)
+    head = ParagraphStyle(
+        "head",
+        fontName=face.sans_bold,
+        fontSize=TABLE_SIZE,
+        leading=TABLE_SIZE * 1.25,
+        textColor=colors.white,
+    )
+    cell = ParagraphStyle(
+        "cell", fontName=face.sans, fontSize=TABLE_SIZE, leading=TABLE_SIZE * 1.25, textColor=INK
+    )
     number = ParagraphStyle("number", parent=cell, alignment=TA_RIGHT)
     head_number = ParagraphStyle("head_number", parent=head, alignment=TA_RIGHT)
 
-    rows = [[Paragraph(title, head_number if title == "CPD hours" else head) for title, _ in COLUMNS]]
+    rows = [[Paragraph(title, head_number if title == "CPD hours" else head) for title in HEADINGS]]
     for line in lines:
         rows.append(
             [
                 Paragraph(text(line.course_title), cell),
-                Paragraph(format_date(line.session_date), cell),
+                Paragraph(short_date(line.session_date), cell),
                 Paragraph(hours_number(line.cpd_hours), number),
                 Paragraph(text(line.attendance), cell),
                 Paragraph(text(line.evaluation), cell),
@@ -385,18 +396,39 @@ def training_table(lines: list[TranscriptLine], face: Fonts, width: float) -> Lo
         ("BACKGROUND", (0, 0), (-1, 0), NAVY),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LINEBELOW", (0, 1), (-1, -1), 0.5, RULE),
-        ("TOPPADDING", (0, 0), (-1, -1), 4),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+        ("TOPPADDING", (0, 0), (-1, -1), CELL_PADDING),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), CELL_PADDING),
+        ("LEFTPADDING", (0, 0), (-1, -1), CELL_PADDING),
+        ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING),
     ]
     style += [("BACKGROUND", (0, row), (-1, row), STRIPE) for row in range(2, len(rows), 2)]
     return LongTable(
         rows,
-        colWidths=[width * share for _, share in COLUMNS],
+        colWidths=column_widths(lines, face, width),
         repeatRows=1,
         style=TableStyle(style),
     )
+
+
+def column_widths(lines: list[TranscriptLine], face: Fonts, width: float) -> list[float]:
+    """Dates and certificate numbers on one line each; the course title takes what is left."""
+
+    def widest(heading: str, values: list[str]) -> float:
+        needed = max(
+            pdfmetrics.stringWidth(heading, face.sans_bold, TABLE_SIZE),
+            *(pdfmetrics.stringWidth(value, face.sans, TABLE_SIZE) for value in values),
+        )
+        return needed + 2 * CELL_PADDING + 1
+
+    date_width = widest("Date", [short_date(line.session_date) for line in lines])
+    certificate_width = min(
+        widest("Certificate", [line.certificate_number or "Not issued" for line in lines]), width * 0.3
+    )
+    hours_width = 42  # "CPD hours" wraps onto two lines, the numbers are short
+    attendance_width = widest("Attendance", ["Partially"])
+    evaluation_width = widest("Evaluation", ["submitted"])
+    course_width = width - date_width - hours_width - attendance_width - evaluation_width - certificate_width
+    return [course_width, date_width, hours_width, attendance_width, evaluation_width, certificate_width]
 
 
 def transcript_page(
@@ -406,19 +438,25 @@ def transcript_page(
     canvas.saveState()
     canvas.setFillColor(GREY)
     canvas.setFont(face.sans, 8.5)
+    left, right = SIDE + FRAME_PADDING, width - SIDE - FRAME_PADDING
     if document.page > 1:
-        canvas.drawString(SIDE, height - TOP + 8 * mm, f"Training record: {data.delegate_name}")
-        canvas.drawRightString(width - SIDE, height - TOP + 8 * mm, data.partnership_name)
-    canvas.drawString(SIDE, BOTTOM - 10 * mm, f"Generated {long_date(data.generated_on)}")
+        running = f"Training record: {data.delegate_name}"
+        canvas.drawString(left, height - TOP + 8 * mm, running)
+        # A long name and partnership would overlap; the name is the one that matters.
+        room = right - left - pdfmetrics.stringWidth(running, face.sans, 8.5) - 24
+        if pdfmetrics.stringWidth(data.partnership_name, face.sans, 8.5) <= room:
+            canvas.drawRightString(right, height - TOP + 8 * mm, data.partnership_name)
+    canvas.drawString(left, BOTTOM - 10 * mm, f"Generated {long_date(data.generated_on)}")
     canvas.restoreState()
 
 
 class NumberedCanvas(Canvas):
     """Holds every page back until the end, so each can say "Page N of M"."""
 
-    def __init__(self, *args, page_number_font: str, **kwargs):
+    def __init__(self, *args, page_number_font: str, inset: float = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self._page_number_font = page_number_font
+        self._inset = inset  # how far inside the right margin the number ends
         self._pages: list[dict] = []
 
     def showPage(self):  # noqa: N802 - ReportLab's name
@@ -431,6 +469,8 @@ class NumberedCanvas(Canvas):
             self.__dict__.update(state)
             self.setFont(self._page_number_font, 8.5)
             self.setFillColor(GREY)
-            self.drawRightString(self._pagesize[0] - SIDE, BOTTOM - 10 * mm, f"Page {number} of {total}")
+            self.drawRightString(
+                self._pagesize[0] - SIDE - self._inset, BOTTOM - 10 * mm, f"Page {number} of {total}"
+            )
             super().showPage()
         super().save()
