@@ -7,7 +7,7 @@ from wtforms import IntegerField, RadioField, StringField
 from wtforms.validators import Email, InputRequired, NumberRange
 
 from lms.bookings.models import Attendance
-from lms.core.forms import ButtonForm, options, strip  # noqa: F401 - ButtonForm is used from here
+from lms.core.forms import options, strip
 
 
 def email_field(label: str, description: str = "") -> StringField:

@@ -31,3 +31,15 @@ def late_from(session: CourseSession) -> datetime:
     if notice <= 0:
         return session.starts_at
     return start_of_london_day(working_days_before(london_date(session.starts_at), notice))
+
+
+def bookings_closed_for(session: CourseSession, user, now: datetime) -> bool:
+    """Bookings have closed for this person: the L&D team can still add people after closing."""
+    from lms.accounts.models import Role
+
+    return now >= bookings_close_at(session) and not user.has_role(Role.LND_ADMIN)
+
+
+def is_late_cancellation(booking, now: datetime) -> bool:
+    """Cancelling now is late: a confirmed place, inside the notice period, not given at short notice."""
+    return booking.is_confirmed and is_late(booking.session, now) and not booking.promoted_without_notice

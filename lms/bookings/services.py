@@ -16,7 +16,7 @@ from lms.accounts.models import Role, User, organisation_key
 from lms.bookings import notify
 from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
 from lms.bookings.places import bookable_limit
-from lms.bookings.rules import bookings_close_at, is_late
+from lms.bookings.rules import bookings_close_at, bookings_closed_for, is_late, is_late_cancellation
 from lms.core.audit import log_action
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.formatting import format_datetime
@@ -101,12 +101,12 @@ def places_left(session: CourseSession) -> int:
 # Booking ------------------------------------------------------------------------------------
 
 
-def _check_bookable(session: CourseSession, person: User, *, staff: bool, now: datetime) -> None:
+def _check_bookable(session: CourseSession, person: User, *, by: User, staff: bool, now: datetime) -> None:
     if session.status is SessionStatus.CANCELLED:
         raise BookingError("This session has been cancelled, so it cannot be booked.")
     if session.status is not SessionStatus.SCHEDULED or session.has_started(now):
         raise BookingError("This session has already started, so it can no longer be booked.")
-    if not staff and now >= bookings_close_at(session):
+    if bookings_closed_for(session, by, now):
         raise BookingError(
             f"Bookings for this session closed on {format_datetime(bookings_close_at(session))}. "
             "Contact the L&D team if you still need a place."
@@ -155,7 +155,7 @@ def book_place(session: CourseSession, person: User, *, by: User, now: datetime)
     if by.id != person.id and not staff:
         raise PermissionDenied("You can only book a place for yourself.")
     session = lock_session(session)
-    _check_bookable(session, person, staff=staff, now=now)
+    _check_bookable(session, person, by=by, staff=staff, now=now)
     booking = _new_booking(session, person, by=by, now=now)
     name = "lms.booking.confirmed" if booking.is_confirmed else "lms.booking.waitlisted"
     log_action(name, subject=booking, actor=by, now=now, session_id=session.id, user_id=person.id)
@@ -206,7 +206,7 @@ def cancel_booking(booking: Booking, *, by: User, now: datetime) -> Booking:
     if session.has_started(now):
         raise BookingError("The session has started, so the booking can no longer be cancelled.")
     was_confirmed = booking.is_confirmed
-    late = was_confirmed and is_late(session, now) and not booking.promoted_without_notice
+    late = is_late_cancellation(booking, now)
     _cancel(booking, by=by, reason=CancellationReason.DELEGATE, late=late, now=now)
     db.session.flush()
     log_action("lms.booking.cancelled", subject=booking, actor=by, now=now, late=late)

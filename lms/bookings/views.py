@@ -6,17 +6,17 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from lms.accounts.models import Role, User
+from lms.accounts.models import Role
+from lms.accounts.services import find_user_by_email
 from lms.bookings.forms import (
     AddDelegateForm,
-    ButtonForm,
     PlacesForm,
     SubstituteForm,
     WalkInForm,
     read_register,
 )
 from lms.bookings.models import Attendance, Booking, BookingStatus
-from lms.bookings.rules import is_late
+from lms.bookings.rules import is_late_cancellation
 from lms.bookings.services import (
     BookingError,
     add_delegate,
@@ -36,6 +36,7 @@ from lms.core.access import roles_required, signed_in
 from lms.core.audit import ACTION_TITLES, history_of
 from lms.core.clock import now
 from lms.core.errors import DomainError
+from lms.core.forms import ButtonForm
 from lms.core.web import render_form, show_error
 from lms.courses.models import CourseSession
 from lms.extensions import db
@@ -54,10 +55,6 @@ def _own_booking_or_404(booking_id: int) -> Booking:
     if booking is None or not booking.belongs_to(current_user):
         abort(404)
     return booking
-
-
-def _person_by_email(email: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.email == User.normalise_email(email)))
 
 
 @bp.route("/sessions/<int:session_id>/book", methods=["POST"])
@@ -127,7 +124,7 @@ def cancel(booking_id: int):
             else:
                 flash("Your booking is cancelled. There is no charge.", "success")
             return redirect(url_for("bookings.mine"))
-    late = booking.is_confirmed and is_late(booking.session, moment) and not booking.promoted_without_notice
+    late = is_late_cancellation(booking, moment)
     return render_form("bookings/cancel.html", form=form, booking=booking, late=late, now=moment)
 
 
@@ -190,7 +187,7 @@ def roster_add(session_id: int):
     session = _session_or_404(session_id)
     form = AddDelegateForm()
     if form.validate_on_submit():
-        person = _person_by_email(form.email.data)
+        person = find_user_by_email(form.email.data)
         try:
             if person is None:
                 raise BookingError("No one is registered with that email address.", field="email")
@@ -296,7 +293,7 @@ def register_walk_in(session_id: int):
     form = WalkInForm()
     moment = now()
     if form.validate_on_submit():
-        person = _person_by_email(form.email.data)
+        person = find_user_by_email(form.email.data)
         try:
             if person is None:
                 raise BookingError(

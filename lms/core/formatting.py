@@ -57,3 +57,15 @@ def parse_money(text: str) -> int:
     if dot and (not pence.isdigit() or len(pence) > 2):
         raise ValueError("Use at most two digits for pence, for example 450.50")
     return int(pounds or "0") * 100 + int((pence or "0").ljust(2, "0"))
+
+
+# A spreadsheet runs a cell starting with one of these as a formula. The full-width forms are
+# included because some spreadsheet locales read them as the ASCII ones.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(value):
+    """Text a person typed, defused so a spreadsheet shows it rather than runs it; numbers unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

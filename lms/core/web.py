@@ -45,3 +45,12 @@ def render_form(template: str, **context):
     from flask import render_template
 
     return render_template(template, **context), 422 if request.method == "POST" else 200
+
+
+def download(data, mimetype: str, filename: str):
+    """A file the browser saves rather than shows."""
+    from flask import Response
+
+    return Response(
+        data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )

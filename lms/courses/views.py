@@ -6,12 +6,12 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from lms.accounts.models import Role
-from lms.bookings.forms import ButtonForm
 from lms.bookings.models import BookingStatus
-from lms.bookings.rules import bookings_close_at, late_from
+from lms.bookings.rules import bookings_close_at, bookings_closed_for, late_from
 from lms.bookings.services import count_bookings, live_booking, places_left, waiting_position
 from lms.core.access import signed_in
 from lms.core.clock import now
+from lms.core.forms import ButtonForm
 from lms.core.web import page_number
 from lms.courses.forms import CatalogueFilterForm, topic_choices
 from lms.courses.models import CourseSession
@@ -52,6 +52,7 @@ def detail(session_id: int):
         places_left=places_left(session),
         waiting=count_bookings(session, BookingStatus.WAITING),
         closes_at=bookings_close_at(session),
+        closed=bookings_closed_for(session, current_user, moment),
         late_from=late_from(session),
         button=ButtonForm(),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lms.accounts.models import Role
@@ -12,7 +12,7 @@ from lms.core.access import public, roles_required, signed_in
 from lms.core.clock import now
 from lms.core.errors import DomainError
 from lms.core.timezones import london_date
-from lms.core.web import render_form, show_error
+from lms.core.web import download, render_form, show_error
 from lms.courses.models import Course, CourseSession
 from lms.evaluations.forms import QuestionsForm, VerifyForm, answers_from, evaluation_form
 from lms.evaluations.models import QuestionSet
@@ -103,14 +103,6 @@ def _certificate_data(certificate) -> CertificateData:
     )
 
 
-def _pdf(data: bytes, filename: str) -> Response:
-    return Response(
-        data,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 @bp.route("/certificates/<int:booking_id>.pdf")
 @signed_in
 def certificate(booking_id: int):
@@ -124,7 +116,9 @@ def certificate(booking_id: int):
             return redirect(url_for("evaluations.evaluate", booking_id=booking.id))
         return redirect(url_for("evaluations.record"))
     db.session.commit()
-    return _pdf(render_certificate(_certificate_data(issued)), f"certificate-{issued.number}.pdf")
+    return download(
+        render_certificate(_certificate_data(issued)), "application/pdf", f"certificate-{issued.number}.pdf"
+    )
 
 
 def _attended_bookings(user) -> list[Booking]:
@@ -173,7 +167,7 @@ def record_pdf():
         generated_on=london_date(now()),
         lines=lines,
     )
-    return _pdf(render_transcript(data), "training-record.pdf")
+    return download(render_transcript(data), "application/pdf", "training-record.pdf")
 
 
 @bp.route("/certificates/verify")

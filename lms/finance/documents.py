@@ -32,7 +32,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from lms.core.formatting import format_money
+from lms.core.formatting import format_money, spreadsheet_safe
 from lms.evaluations.pdf import (
     BOTTOM,
     GREY,
@@ -438,9 +438,6 @@ TEXT_COLUMNS = (
     "reason",
 )
 DATE_COLUMNS = ("issued_on", "due_on", "session_date")
-# A spreadsheet runs a cell starting with one of these as a formula. The full-width forms are
-# included because some spreadsheet locales read them as the ASCII ones.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def invoices_csv(rows: list[dict]) -> str:
@@ -470,7 +467,4 @@ def is_credit_kind(kind: str) -> bool:
 
 def safe_cell(value: object) -> str:
     """Text typed by a person, defused so a spreadsheet shows it rather than running it."""
-    if value is None:
-        return ""
-    shown = str(value)
-    return f"'{shown}" if shown.startswith(FORMULA_STARTS) else shown
+    return "" if value is None else spreadsheet_safe(str(value))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lms.accounts.models import Agency, Role
@@ -16,7 +16,7 @@ from lms.core.errors import DomainError
 from lms.core.financial_year import financial_year_bounds, financial_year_of
 from lms.core.forms import ButtonForm, options
 from lms.core.timezones import london_date
-from lms.core.web import page_number, render_form, show_error
+from lms.core.web import download, page_number, render_form, show_error
 from lms.extensions import db
 from lms.finance.documents import DocumentLine, InvoiceDocument, Party, invoices_csv, render_invoice
 from lms.finance.forms import CreditNoteForm, FilterForm, PeriodForm, WaiverForm
@@ -240,14 +240,6 @@ def _how_to_pay(reference: str) -> str:
     return current_app.config["PAYMENT_INSTRUCTIONS"].replace("{reference}", reference)
 
 
-def _pdf(data: bytes, filename: str) -> Response:
-    return Response(
-        data,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 @bp.route("/invoices/<int:invoice_id>.pdf")
 @finance_or_lnd
 def invoice_pdf(invoice_id: int):
@@ -270,7 +262,7 @@ def invoice_pdf(invoice_id: int):
         vat_rate_percent=found.vat_rate_percent,
         how_to_pay=_how_to_pay(found.number),
     )
-    return _pdf(render_invoice(document), f"{found.number}.pdf")
+    return download(render_invoice(document), "application/pdf", f"{found.number}.pdf")
 
 
 @bp.route("/credit-notes/<int:note_id>.pdf")
@@ -302,7 +294,7 @@ def credit_note_pdf(note_id: int):
         refers_to=invoice.number,
         note=note.reason,
     )
-    return _pdf(render_invoice(document), f"{note.number}.pdf")
+    return download(render_invoice(document), "application/pdf", f"{note.number}.pdf")
 
 
 @bp.route("/export.csv")
@@ -353,11 +345,7 @@ def export_csv():
                     amount_pence=-cl.amount_pence,
                 )
             )
-    return Response(
-        invoices_csv(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="invoices.csv"'},
-    )
+    return download(invoices_csv(rows), "text/csv", "invoices.csv")
 
 
 # A delegate's own charges ---------------------------------------------------------------------

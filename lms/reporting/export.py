@@ -8,41 +8,38 @@ from collections.abc import Sequence
 
 from flask import Response
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from lms.core.formatting import spreadsheet_safe
+from lms.core.web import download
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def safe(value):
-    """Text people typed never starts a spreadsheet formula; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def table_response(fmt: str, name: str, title: str, header: Sequence[str], rows: list[Sequence]) -> Response:
-    """Download `rows` under `header` as `fmt` ("csv" or "xlsx")."""
+def table_response(
+    fmt: str,
+    name: str,
+    title: str,
+    header: Sequence[str],
+    rows: list[Sequence],
+    *,
+    heading: str | None = None,
+) -> Response:
+    """Download `rows` under `header` as `fmt` ("csv" or "xlsx"); a spreadsheet may carry a heading row."""
     if fmt == "xlsx":
         from openpyxl import Workbook
 
         book = Workbook()
         sheet = book.active
         sheet.title = title[:31]
+        if heading:
+            sheet.append([heading])
         sheet.append(list(header))
         for row in rows:
-            sheet.append([safe(value) for value in row])
+            sheet.append([spreadsheet_safe(value) for value in row])
         out = io.BytesIO()
         book.save(out)
-        return Response(
-            out.getvalue(),
-            mimetype=XLSX,
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
+        return download(out.getvalue(), XLSX, f"{name}.xlsx")
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows([[safe(value) for value in row] for row in rows])
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    writer.writerows([[spreadsheet_safe(value) for value in row] for row in rows])
+    return download(out.getvalue(), "text/csv", f"{name}.csv")

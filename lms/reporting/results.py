@@ -314,10 +314,8 @@ def annual_summary(
             Booking.attendance == Attendance.ATTENDED,
         )
     )
-    understanding = [
-        r for r in evaluation_results(start, end) for q in r.questions if "subject now" in q.text.lower()
-    ]
-    now_questions = [q for r in understanding for q in r.questions if "subject now" in q.text.lower()]
+    evaluations = evaluation_results(start, end)
+    now_questions = [q for r in evaluations for q in r.questions if "subject now" in q.text.lower()]
     answered = sum(q.total for q in now_questions)
     high = sum(q.counts.get(4, 0) + q.counts.get(5, 0) for q in now_questions)
     return AnnualSummary(
@@ -331,7 +329,7 @@ def annual_summary(
         utilisation=this.total.utilisation,
         previous_utilisation=last.utilisation,
         elearning_completions=elearning,
-        evaluations=sum(r.evaluations for r in evaluation_results(start, end)),
+        evaluations=sum(r.evaluations for r in evaluations),
         understanding_high_share=high / answered if answered else None,
         charges=charge_figures(start, end),
         budget=budget_figures(year, start, end, now=now),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
@@ -19,7 +17,7 @@ from lms.core.financial_year import financial_year_bounds, financial_year_label,
 from lms.core.formatting import format_money
 from lms.core.forms import Money, options
 from lms.core.timezones import london_date
-from lms.core.web import render_form
+from lms.core.web import download, render_form
 from lms.extensions import db
 from lms.finance.services import set_budget
 from lms.reporting.export import table_response
@@ -95,37 +93,35 @@ def utilisation_report():
     )
 
 
-@bp.route("/utilisation.csv")
+@bp.route("/utilisation.<any(csv, xlsx):fmt>")
 @roles_required(Role.LND_ADMIN)
-def utilisation_csv():
+def utilisation_export(fmt: str):
     _, dimension, label, current, previous = _reports()
     before = {row.key: row for row in previous.rows}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            dimension.title,
-            "Sessions",
-            "Places offered",
-            "Booked",
-            "Attended",
-            "Partially attended",
-            "No-shows",
-            "Late cancellations",
-            "On-time cancellations",
-            "Waiting-list demand",
-            "Utilisation %",
-            "Previous year attended",
-            "Previous year utilisation %",
-        ]
-    )
+    header = [
+        dimension.title,
+        "Sessions",
+        "Places offered",
+        "Booked",
+        "Attended",
+        "Partially attended",
+        "No-shows",
+        "Late cancellations",
+        "On-time cancellations",
+        "Waiting-list demand",
+        "Utilisation %",
+        "Previous year attended",
+        "Previous year utilisation %",
+    ]
+    rows = []
     for row in [*current.rows, current.total]:
         last = before.get(row.key) if row is not current.total else previous.total
-        writer.writerow(
+        has_places = dimension.offers_places or row is current.total
+        rows.append(
             [
-                _safe(row.label),
-                row.sessions if dimension.offers_places or row is current.total else "",
-                row.places if dimension.offers_places or row is current.total else "",
+                row.label,
+                row.sessions if has_places else "",
+                row.places if has_places else "",
                 row.booked,
                 row.attended,
                 row.partial,
@@ -138,21 +134,18 @@ def utilisation_csv():
                 _percent(last.utilisation) if last else "",
             ]
         )
-    filename = f"utilisation-by-{dimension.value}-{label.replace('/', '-').replace(' ', '-')}.csv"
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return table_response(
+        fmt,
+        f"utilisation-by-{dimension.value}-{_slug(label)}",
+        "Utilisation",
+        header,
+        rows,
+        heading=f"Utilisation by {dimension.title.lower()}, {label}",
     )
 
 
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:.1f}"
-
-
-def _safe(text: str) -> str:
-    """Cells people typed never start a spreadsheet formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def _percent(value: float | None) -> float | str:
+    return "" if value is None else round(value * 100, 1)
 
 
 def _slug(label: str) -> str:
@@ -295,67 +288,7 @@ def summary_pdf():
     data = render_summary(
         f"Training in {result.label}", current_app.config["PARTNERSHIP_NAME"], _statements(result), figures
     )
-    return Response(
-        data,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="training-summary-{_slug(result.label)}.pdf"'},
-    )
-
-
-@bp.route("/utilisation.xlsx")
-@roles_required(Role.LND_ADMIN)
-def utilisation_xlsx():
-    from openpyxl import Workbook
-
-    _, dimension, label, current, previous = _reports()
-    before = {row.key: row for row in previous.rows}
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Utilisation"
-    sheet.append([f"Utilisation by {dimension.title.lower()}, {label}"])
-    sheet.append(
-        [
-            dimension.title,
-            "Sessions",
-            "Places offered",
-            "Booked",
-            "Attended",
-            "Partially attended",
-            "No-shows",
-            "Late cancellations",
-            "On-time cancellations",
-            "Waiting-list demand",
-            "Utilisation",
-            "Previous year attended",
-        ]
-    )
-    for row in [*current.rows, current.total]:
-        last = before.get(row.key) if row is not current.total else previous.total
-        sheet.append(
-            [
-                _safe(row.label),
-                row.sessions,
-                row.places,
-                row.booked,
-                row.attended,
-                row.partial,
-                row.no_shows,
-                row.late_cancellations,
-                row.on_time_cancellations,
-                row.waiting,
-                row.utilisation,
-                last.attended_total if last else 0,
-            ]
-        )
-        sheet.cell(row=sheet.max_row, column=11).number_format = "0.0%"
-    out = io.BytesIO()
-    book.save(out)
-    filename = f"utilisation-by-{dimension.value}.xlsx"
-    return Response(
-        out.getvalue(),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return download(data, "application/pdf", f"training-summary-{_slug(result.label)}.pdf")
 
 
 @bp.route("/evaluations.<any(csv, xlsx):fmt>")
