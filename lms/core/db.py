@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -41,8 +42,13 @@ class UTCDateTime(TypeDecorator):
 
 
 def enum_column(enum_cls: type[Enum], length: int = 32) -> sa.Enum:
-    """Store an enum as its value in a VARCHAR, so adding a member needs no migration."""
-    return sa.Enum(
+    """Store an enum as its value in a VARCHAR, with a CHECK that the value is one of the enum's.
+
+    The CHECK joins the table of whichever column uses this type, named ck_<table>_<column>_known,
+    so the database refuses a value the application does not know. Adding or removing a member
+    therefore needs a migration that replaces that CHECK.
+    """
+    enum_type = sa.Enum(
         enum_cls,
         native_enum=False,
         create_constraint=False,
@@ -50,6 +56,24 @@ def enum_column(enum_cls: type[Enum], length: int = 32) -> sa.Enum:
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
     )
+    event.listen(enum_type, "after_parent_attach", _check_values_when_on_a_table)
+    return enum_type
+
+
+def known_values_check(column_name: str, values: Iterable[str]) -> sa.CheckConstraint:
+    """CHECK (column IN ('a', 'b', ...)), named "<column>_known" (ck_<table>_<column>_known).
+
+    A NULL passes, so nullable columns stay nullable.
+    """
+    listed = ", ".join("'{}'".format(value.replace("'", "''")) for value in values)
+    return sa.CheckConstraint(f"{column_name} IN ({listed})", name=f"{column_name}_known")
+
+
+def _check_values_when_on_a_table(enum_type: sa.Enum, column: sa.Column) -> None:
+    def add_check(column: sa.Column, table: sa.Table) -> None:
+        table.append_constraint(known_values_check(column.name, enum_type.enums))
+
+    event.listen(column, "after_parent_attach", add_check)
 
 
 def set_write_intent(value: bool) -> None:

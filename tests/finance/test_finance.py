@@ -307,18 +307,15 @@ def test_an_invoice_is_overdue_thirty_days_after_issue(app_context):
     assert invoice.is_overdue(date(2026, 6, 4))
 
 
-@pytest.mark.committing
-def test_two_runs_at_once_bill_every_charge_once_with_unbroken_numbers(app):
-    with app.app_context():
-        agencies = [create_agency(f"Agency {n:02d}") for n in range(12)]
-        session = session_that_ran(places=30)
-        no_shows(session, agencies * 2)
-        money_id = finance_user().id
-        db.session.commit()
-    barrier = threading.Barrier(2)
-    results, errors = [], []
+def runs_at_once(app, money_id, periods):
+    """Start one invoice run per period, each in its own thread and transaction, at one moment.
 
-    def run():
+    Returns the numbers each run issued, in the order of `periods`, and any errors raised.
+    """
+    barrier = threading.Barrier(len(periods))
+    results, errors = [None] * len(periods), []
+
+    def run(index, period):
         try:
             with app.app_context():
                 from lms.accounts.models import User
@@ -327,29 +324,81 @@ def test_two_runs_at_once_bill_every_charge_once_with_unbroken_numbers(app):
                 barrier.wait()
                 with write_intent():
                     money = db.session.get(User, money_id)
-                    invoices = run_invoicing(*PERIOD, by=money, now=NOW)
+                    invoices = run_invoicing(*period, by=money, now=NOW)
                     db.session.commit()
-                    results.append([i.number for i in invoices])
-        except Exception as exc:  # noqa: BLE001 - reported below
+                    results[index] = [i.number for i in invoices]
+        except Exception as exc:  # noqa: BLE001 - reported by the caller's assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(periods)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
+    return results, errors
+
+
+def invoiced_charges() -> int:
+    query = sa.select(sa.func.count(Charge.id)).where(Charge.status == ChargeStatus.INVOICED)
+    return db.session.scalar(query)
+
+
+def numbers(first, last):
+    return [f"INV2627-{n:04d}" for n in range(first, last + 1)]
+
+
+@pytest.mark.committing
+def test_two_runs_at_once_bill_every_charge_once_with_unbroken_numbers(app):
+    # The year's first run: creating its counter row is part of what the runs contend for.
+    with app.app_context():
+        agencies = [create_agency(f"Agency {n:02d}") for n in range(12)]
+        session = session_that_ran(places=30)
+        no_shows(session, agencies * 2)
+        money_id = finance_user().id
+        db.session.commit()
     try:
+        results, errors = runs_at_once(app, money_id, [PERIOD, PERIOD])
         assert errors == []
-        numbers = sorted(n for batch in results for n in batch)
-        assert numbers == [f"INV2627-{n:04d}" for n in range(1, 13)]
+        assert sorted(n for batch in results for n in batch) == numbers(1, 12)
         assert sorted(len(batch) for batch in results) == [0, 12]
         with app.app_context():
-            assert (
-                db.session.scalar(
-                    sa.select(sa.func.count(Charge.id)).where(Charge.status == ChargeStatus.INVOICED)
-                )
-                == 24
-            )
+            assert invoiced_charges() == 24
+    finally:
+        with app.app_context():
+            empty_all_tables()
+
+
+MARCH = (date(2026, 3, 1), date(2026, 3, 31))
+
+
+@pytest.mark.committing
+@pytest.mark.parametrize("second_period", [PERIOD, MARCH], ids=["same period", "another period"])
+def test_two_runs_at_once_after_an_earlier_run_carry_on_its_numbers(app, second_period):
+    # The counter row exists, so only its row lock keeps the runs apart. Over the same period the
+    # second run must find everything billed; over another period it must number after the first.
+    with app.app_context():
+        money = finance_user()
+        money_id = money.id
+        no_shows(session_that_ran(), [create_agency(f"Earlier agency {n}") for n in range(3)])
+        assert [i.number for i in run_invoicing(*PERIOD, by=money, now=NOW)] == numbers(1, 3)
+        agencies = [create_agency(f"Agency {n:02d}") for n in range(12)]
+        no_shows(session_that_ran(places=30), agencies[:6] * 2)
+        march_or_not = datetime(2026, 3, 16, 9, tzinfo=UTC) if second_period == MARCH else None
+        no_shows(session_that_ran(places=30, starts_at=march_or_not), agencies[6:] * 2)
+        db.session.commit()
+    try:
+        results, errors = runs_at_once(app, money_id, [PERIOD, second_period])
+        assert errors == []
+        assert sorted(n for batch in results for n in batch) == numbers(4, 15)
+        if second_period == PERIOD:
+            assert sorted(len(batch) for batch in results) == [0, 12]
+        else:
+            # Each run held the counter from its first number to its last: two unbroken blocks.
+            assert sorted(results) == [numbers(4, 9), numbers(10, 15)]
+        with app.app_context():
+            assert invoiced_charges() == 3 + 24
+            counter = db.session.get(DocumentCounter, ("invoice", 2026))
+            assert counter.last_number == 15
     finally:
         with app.app_context():
             empty_all_tables()
