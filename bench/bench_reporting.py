@@ -5,7 +5,7 @@ Run on demand (pytest never collects it):
     .venv/bin/python -m bench.bench_reporting [--count 1000000] [--repeat 5] [--no-sqlite]
 
 It builds a schema of its own in DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test),
-runs the migrations there and fills it with `flask lms generate-bookings` (lms/reporting/generate.py):
+runs the migrations there and fills it with `flask lms generate-bookings` (lms/datasets/generate.py):
 COUNT bookings over the financial years 2023/24 to 2025/26. It then times utilisation by agency for
 2025/26, as the utilisation page asks for it, and one hand-written GROUP BY over booking joined to
 course_session, filtered the same way, in the same run; on PostgreSQL also the report with the
@@ -37,8 +37,8 @@ from bench.common import bench_app, database_url, in_schema, run_ddl, say
 from config import BASE_DIR
 from lms.core.db import UTCDateTime, write_intent
 from lms.core.timezones import end_of_london_day, start_of_london_day
+from lms.datasets.generate import generate, summary
 from lms.extensions import db
-from lms.reporting.generate import generate, summary
 from lms.reporting.utilisation import Dimension, Figures, utilisation
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)  # the data are the three financial years before this

@@ -55,8 +55,8 @@ def register_cli(app: Flask) -> None:
         )
         click.echo("not empty" if has_rows else "empty")
 
+    from lms.datasets.generate import register_generate_command
     from lms.demo import register_demo_commands
-    from lms.reporting.generate import register_generate_command
 
     register_demo_commands(lms_group)
     register_generate_command(lms_group)

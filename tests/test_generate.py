@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import date
 
 import pytest
@@ -10,7 +11,14 @@ from sqlalchemy.orm import aliased
 
 from lms.accounts.models import Agency, AgencyCategory, Role, User, UserRole
 from lms.bookings.models import LIVE_STATUSES, Attendance, Booking, BookingStatus, CancellationReason
-from lms.bookings.places import bookable_limit
+from lms.bookings.places import bookable_limit, free_places, next_from_waiting_list
+from lms.bookings.rules import (
+    closing_time,
+    is_closed,
+    is_colleague,
+    late_cancellation,
+    promoted_without_notice,
+)
 from lms.core import clock
 from lms.core.timezones import london_date, to_london
 from lms.courses.models import Course, CourseSession, SessionStatus, Topic
@@ -23,6 +31,9 @@ COUNT = 5000
 # The clock is frozen at 4 May 2026 (tests/factories.py): the three years before 2026/27.
 FIRST_DAY, LAST_DAY = date(2023, 4, 1), date(2026, 3, 31)
 PLACES_LOW, PLACES_HIGH = 15, 30
+# A notice period and closing time other than the defaults (3 and 1 working days), so a generator
+# that assumed the defaults would break the rules checked below.
+SETTINGS = {"NOTICE_WORKING_DAYS": 4, "BOOKING_CLOSES_WORKING_DAYS": 2}
 
 # The command commits batch by batch, so these tests use a real database, generated once for the
 # module and emptied afterwards.
@@ -38,13 +49,18 @@ def _app_context(app):
 
 @pytest.fixture(scope="module")
 def generated(app):
-    with app.app_context():
-        clock.freeze(NOW)
-        result = app.test_cli_runner().invoke(args=["lms", "generate-bookings", "--count", str(COUNT)])
-        assert result.exit_code == 0, result.output
-        yield result
-        db.session.remove()
-        empty_all_tables()
+    defaults = {key: app.config[key] for key in SETTINGS}
+    app.config.update(SETTINGS)
+    try:
+        with app.app_context():
+            clock.freeze(NOW)
+            result = app.test_cli_runner().invoke(args=["lms", "generate-bookings", "--count", str(COUNT)])
+            assert result.exit_code == 0, result.output
+            yield result
+            db.session.remove()
+            empty_all_tables()
+    finally:
+        app.config.update(defaults)
 
 
 def count(model, *where) -> int:
@@ -165,3 +181,107 @@ def test_a_second_run_refuses_and_changes_nothing(generated, app):
     assert result.exit_code == 0
     assert "already has bookings" in result.output
     assert (count(Booking), count(User), count(CourseSession)) == before
+
+
+# Every booking agrees with the product's rules -------------------------------------------------
+
+
+def test_every_booking_agrees_with_the_booking_rules(generated, app):
+    """Flags and times stored by the generator are what the product's rule functions say of them."""
+    by_session: dict[int, list[Booking]] = defaultdict(list)
+    for booking in db.session.scalars(sa.select(Booking).order_by(Booking.id)):
+        by_session[booking.session_id].append(booking)
+    del by_session[max(by_session)]  # the last session was cut short to make exactly COUNT bookings
+    lnd = set(db.session.scalars(sa.select(UserRole.user_id).where(UserRole.role == Role.LND_ADMIN)))
+    seen: Counter = Counter()
+    for bookings in by_session.values():
+        for booking in bookings:
+            seen.update(check_booking(booking, app.config, lnd))
+        seen.update(replay_places(bookings[0].session, bookings))
+    # Each rule had something to decide both ways.
+    decided = ("late", "on time", "without notice", "with notice", "waitlisted", "promoted")
+    for outcome in (*decided, "booked by L&D after closing"):
+        assert seen[outcome] > 0, outcome
+
+
+def check_booking(booking: Booking, config, lnd: set[int]) -> Counter:
+    """A late cancellation, a promotion without notice, a booking made before bookings closed and a
+    place passed to a colleague, each as the rules say."""
+    notice, session = config["NOTICE_WORKING_DAYS"], booking.session
+    day, seen = london_date(session.starts_at), Counter()
+    by_delegate = booking.cancellation_reason is CancellationReason.DELEGATE
+    late = by_delegate and late_cancellation(
+        london_date(booking.cancelled_at),
+        day,
+        notice,
+        confirmed=booking.confirmed_at is not None,
+        without_notice=booking.promoted_without_notice,
+    )
+    assert booking.is_late_cancellation == late, booking.id
+    seen["late" if late else "on time"] += by_delegate
+    promoted = booking.promoted_at is not None
+    without_notice = promoted and promoted_without_notice(london_date(booking.promoted_at), day, notice)
+    assert booking.promoted_without_notice == without_notice, booking.id
+    seen["without notice" if without_notice else "with notice"] += promoted
+    if not booking.is_walk_in and booking.substitute_of is None:
+        closes_at = closing_time(session.starts_at, config["BOOKING_CLOSES_WORKING_DAYS"])
+        staff = booking.booked_by_id in lnd
+        assert not is_closed(booking.booked_at, closes_at, staff=staff), booking.id
+        seen["booked by L&D after closing"] += staff and booking.booked_at >= closes_at
+    if booking.substitute_of is not None:
+        before, after = booking.substitute_of.user, booking.user
+        same = (before.agency_id, before.other_organisation, after.agency_id, after.other_organisation)
+        assert is_colleague(*same), booking.id
+    return seen
+
+
+def replay_places(session: CourseSession, bookings: list[Booking]) -> Counter:
+    """Replay a session's bookings in time order: every booking confirmed or waitlisted, and every
+    promotion from the waiting list, is what the capacity calculator decides at that moment, and
+    confirmed places never exceed the bookable limit."""
+    limit = bookable_limit(session.places, session.overbook_percent)
+    booked, left, passed_on, promoted, walked_in = (defaultdict(list) for _ in range(5))
+    for booking in bookings:
+        if booking.substitute_of_id is not None:
+            passed_on[booking.booked_at].append(booking)
+        elif booking.is_walk_in:
+            walked_in[booking.confirmed_at].append(booking)
+        if booking.substitute_of_id is None and booking.booked_at < session.starts_at:
+            booked[booking.booked_at].append(booking)
+        if booking.cancelled_at is not None:
+            left[booking.cancelled_at].append(booking)
+        if booking.promoted_at is not None:
+            promoted[booking.promoted_at].append(booking)
+    confirmed, waiting, seen = 0, [], Counter()
+    for moment in sorted(set().union(booked, left, passed_on, promoted, walked_in)):
+        for booking in booked[moment]:
+            if booking.waitlisted_at == moment:
+                assert free_places(limit, confirmed) == 0, booking.id
+                waiting.append(booking)
+                seen["waitlisted"] += 1
+            else:
+                assert booking.confirmed_at == moment and free_places(limit, confirmed) > 0, booking.id
+                confirmed += 1
+        for booking in left[moment]:  # cancelled, or passed to a colleague
+            if booking.confirmed_at is None:
+                waiting.remove(booking)
+            else:
+                confirmed -= 1
+        confirmed += len(passed_on[moment])
+        if moment < session.starts_at:
+            first_in_line = next_from_waiting_list(waiting, limit, confirmed)
+            assert [b.id for b in promoted[moment]] == [b.id for b in first_in_line], moment
+        for booking in promoted[moment]:
+            waiting.remove(booking)
+            confirmed += 1
+            seen["promoted"] += 1
+        for booking in walked_in[moment]:
+            if booking in waiting:
+                waiting.remove(booking)
+            confirmed += 1
+        assert confirmed <= limit, session.id
+        if moment < session.starts_at:
+            assert not (waiting and free_places(limit, confirmed) > 0), moment
+    assert confirmed == sum(b.status is BookingStatus.CONFIRMED for b in bookings)
+    assert waiting == [b for b in bookings if b.status is BookingStatus.WAITING]
+    return seen
