@@ -51,7 +51,8 @@ from lms.finance.models import (
     InvoiceLine,
     InvoiceStatus,
 )
-from lms.finance.services import document_number, run_invoicing, vat_for
+from lms.finance.services import document_number, run_invoicing
+from lms.finance.vat import vat_on
 from tests.factories import create_course, create_user
 
 AGENCIES = 60
@@ -337,7 +338,7 @@ def bills_for(engine: sa.Engine, period: Period) -> list[Bill]:
 
 def invoice_row(bill: Bill, sequence: int, period: Period, config, finance_id: int) -> dict:
     net = sum(item["amount_pence"] for item in bill.lines)
-    vat = vat_for(net, config["VAT_RATE_PERCENT"])
+    vat = vat_on(net, config["VAT_RATE_PERCENT"])
     agency = bill.agency
     return {
         "number": document_number(config["INVOICE_PREFIX"], period.year, sequence),

@@ -37,6 +37,14 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from lms.core.formatting import (
+    format_compact_date,
+    format_hours,
+    format_hours_number,
+    format_long_date,
+    plural,
+)
+
 log = logging.getLogger(__name__)
 
 LANGUAGE = "en-GB"
@@ -84,25 +92,9 @@ class TranscriptData:
 # Wording -------------------------------------------------------------------------------------
 
 
-def long_date(day: date) -> str:
-    """Wednesday 14 May 2026."""
-    return f"{day:%A} {day.day} {day:%B %Y}"
-
-
-def short_date(day: date) -> str:
-    """14 May 2026: fits a narrow table column on one line."""
-    return f"{day.day} {day:%b %Y}"
-
-
-def hours_number(hours: float) -> str:
-    """3.0 -> 3, 2.5 -> 2.5, 1.25 -> 1.25; never a float artefact such as 7.499999."""
-    return f"{round(float(hours), 2):.2f}".rstrip("0").rstrip(".")
-
-
 def cpd_hours_text(hours: float) -> str:
     """3 CPD hours, 2.5 CPD hours, 1 CPD hour."""
-    number = hours_number(hours)
-    return f"{number} CPD hour" if number == "1" else f"{number} CPD hours"
+    return format_hours(round(float(hours) * 60), unit="CPD hour")
 
 
 # Fonts ---------------------------------------------------------------------------------------
@@ -258,7 +250,7 @@ def certificate_body(data: CertificateData, face: Fonts, width: float) -> list:
         Paragraph(text(data.delegate_name), style("name", face.serif_bold, name_size, INK, 6)),
         Paragraph("attended", style("attended", face.sans, 13, GREY, 8)),
         Paragraph(text(data.course_title), style("course", face.sans_bold, title_size, INK, 12)),
-        Paragraph(f"on {long_date(data.session_date)}", style("date", face.sans, 14, INK, 4)),
+        Paragraph(f"on {format_long_date(data.session_date)}", style("date", face.sans, 14, INK, 4)),
         Paragraph(text(cpd_hours_text(data.cpd_hours)), style("hours", face.sans_bold, 14, INK, 10)),
         Paragraph(f"Delivered by {text(data.provider)}", style("provider", face.sans, 12, GREY)),
     ]
@@ -276,7 +268,7 @@ def certificate_footer(data: CertificateData, face: Fonts, width: float) -> list
     return [
         Paragraph("Certificate number", label),
         Paragraph(text(data.number), number),
-        Paragraph(f"Issued by {text(data.partnership_name)} on {long_date(data.issued_on)}", small),
+        Paragraph(f"Issued by {text(data.partnership_name)} on {format_long_date(data.issued_on)}", small),
         Paragraph("Check this certificate is genuine at", label),
         Paragraph(text(data.verify_url), link),
     ]
@@ -307,7 +299,7 @@ def render_transcript(data: TranscriptData) -> bytes:
         bottomMargin=BOTTOM,
         title=f"Training record: {data.delegate_name}",
         author=data.partnership_name,
-        subject=f"Training record generated {long_date(data.generated_on)}",
+        subject=f"Training record generated {format_long_date(data.generated_on)}",
         creator=data.partnership_name,
         lang=LANGUAGE,
         displayDocTitle=True,
@@ -339,7 +331,7 @@ def transcript_story(data: TranscriptData, face: Fonts, width: float) -> list:
                 ("Delegate", data.delegate_name),
                 ("Organisation", data.organisation),
                 ("Partnership", data.partnership_name),
-                ("Generated", long_date(data.generated_on)),
+                ("Generated", format_long_date(data.generated_on)),
             )
         ],
         colWidths=(32 * mm, width - 32 * mm),
@@ -354,13 +346,11 @@ def transcript_story(data: TranscriptData, face: Fonts, width: float) -> list:
     if not data.lines:
         return [*story, Paragraph("No training recorded yet.", body)]
     total_hours = sum(round(float(line.cpd_hours), 2) for line in data.lines)
-    sessions = len(data.lines)
     return [
         *story,
         training_table(data.lines, face, width),
         Paragraph(
-            f"Total CPD hours: {hours_number(total_hours)} "
-            f"({sessions} session{'' if sessions == 1 else 's'})",
+            f"Total CPD hours: {format_hours_number(total_hours)} ({plural(len(data.lines), 'session')})",
             total,
         ),
     ]
@@ -385,8 +375,8 @@ def training_table(lines: list[TranscriptLine], face: Fonts, width: float) -> Lo
         rows.append(
             [
                 Paragraph(text(line.course_title), cell),
-                Paragraph(short_date(line.session_date), cell),
-                Paragraph(hours_number(line.cpd_hours), number),
+                Paragraph(format_compact_date(line.session_date), cell),
+                Paragraph(format_hours_number(line.cpd_hours), number),
                 Paragraph(text(line.attendance), cell),
                 Paragraph(text(line.evaluation), cell),
                 Paragraph(text(line.certificate_number or "Not issued"), cell),
@@ -420,7 +410,7 @@ def column_widths(lines: list[TranscriptLine], face: Fonts, width: float) -> lis
         )
         return needed + 2 * CELL_PADDING + 1
 
-    date_width = widest("Date", [short_date(line.session_date) for line in lines])
+    date_width = widest("Date", [format_compact_date(line.session_date) for line in lines])
     certificate_width = min(
         widest("Certificate", [line.certificate_number or "Not issued" for line in lines]), width * 0.3
     )
@@ -446,7 +436,7 @@ def transcript_page(
         room = right - left - pdfmetrics.stringWidth(running, face.sans, 8.5) - 24
         if pdfmetrics.stringWidth(data.partnership_name, face.sans, 8.5) <= room:
             canvas.drawRightString(right, height - TOP + 8 * mm, data.partnership_name)
-    canvas.drawString(left, BOTTOM - 10 * mm, f"Generated {long_date(data.generated_on)}")
+    canvas.drawString(left, BOTTOM - 10 * mm, f"Generated {format_long_date(data.generated_on)}")
     canvas.restoreState()
 
 

@@ -2,7 +2,8 @@
 
 Pure rendering: plain frozen dataclasses in, bytes or text out. Nothing here reads the database
 or Flask state or writes anything, so an issued invoice can be rendered again, byte for byte,
-from the amounts copied onto it when it was issued. Fonts, colours and the "Page N of M" canvas
+from the amounts copied onto it when it was issued; its totals are printed as they were stored,
+never worked out again from the lines. Fonts, colours and the "Page N of M" canvas
 are the certificates' (lms.evaluations.pdf), so names such as Łukasz print on every document.
 """
 
@@ -13,7 +14,6 @@ import functools
 import io
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
@@ -32,7 +32,14 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from lms.core.formatting import format_money, spreadsheet_safe
+from lms.core.formatting import (
+    format_money,
+    format_period,
+    format_plain_date,
+    format_pounds_plain,
+    format_rate,
+    spreadsheet_safe,
+)
 from lms.evaluations.pdf import (
     BOTTOM,
     GREY,
@@ -48,6 +55,7 @@ from lms.evaluations.pdf import (
     fonts,
     text,
 )
+from lms.finance.vat import vat_on
 
 INVOICE = "Invoice"
 CREDIT_NOTE = "Credit note"
@@ -88,39 +96,33 @@ class InvoiceDocument:
     how_to_pay: str  # multi-line: bank details, the reference to quote
     refers_to: str | None = None  # a credit note: the invoice it corrects
     note: str | None = None  # a credit note: why it was issued
+    # The totals stored on the issued invoice or credit note, printed as they are. Left out only
+    # for a document that was never issued (a preview), whose totals are worked out from its lines.
+    net_pence: int | None = None
+    vat_pence: int | None = None
+    total_pence: int | None = None
 
     @property
     def is_credit(self) -> bool:
         return self.kind == CREDIT_NOTE
+
+    @property
+    def amounts(self) -> tuple[int, int, int]:
+        """(net, VAT, total) in pence as printed: the stored totals when the document has them."""
+        stored = (self.net_pence, self.vat_pence, self.total_pence)
+        if all(amount is None for amount in stored):
+            return totals(self.lines, self.vat_rate_percent)
+        return stored
 
 
 # Money and dates -----------------------------------------------------------------------------
 
 
 def totals(lines: list[DocumentLine], vat_rate_percent: int) -> tuple[int, int, int]:
-    """(net, VAT, gross) in pence; VAT is worked out once, on the net total, rounded half up."""
-    if vat_rate_percent < 0:
-        raise ValueError("The VAT rate cannot be negative")
+    """(net, VAT, gross) in pence worked out from lines, with VAT as issuing works it out (vat_on)."""
     net = sum(line.amount_pence for line in lines)
-    vat = int((Decimal(net) * vat_rate_percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    vat = vat_on(net, vat_rate_percent)
     return net, vat, net + vat
-
-
-def day_month_year(day: date) -> str:
-    """14 May 2026."""
-    return f"{day.day} {day:%B %Y}"
-
-
-def period_text(period: tuple[date, date]) -> str:
-    start, end = period
-    return f"{day_month_year(start)} to {day_month_year(end)}"
-
-
-def pounds(pence: int) -> str:
-    """2500 -> 25.00, -2500 -> -25.00: no symbol or separators, for spreadsheets."""
-    sign = "-" if pence < 0 else ""
-    whole, rest = divmod(abs(int(pence)), 100)
-    return f"{sign}{whole}.{rest:02d}"
 
 
 def multiline(value: str) -> str:
@@ -240,6 +242,14 @@ def check(doc: InvoiceDocument) -> None:
         raise ValueError(f"A document is an {INVOICE!r} or a {CREDIT_NOTE!r}, not {doc.kind!r}")
     if any(line.amount_pence < 0 for line in doc.lines):
         raise ValueError("Line amounts are positive pence; a credit note says it is a credit")
+    if doc.vat_rate_percent < 0:
+        raise ValueError("The VAT rate cannot be negative")
+    stored = (doc.net_pence, doc.vat_pence, doc.total_pence)
+    if any(amount is None for amount in stored) and any(amount is not None for amount in stored):
+        raise ValueError("Give all three stored totals (net, VAT and total) or none of them")
+    net, vat, total = doc.amounts
+    if net + vat != total:
+        raise ValueError(f"The total {total} is not the net {net} plus the VAT {vat}")
 
 
 def invoice_story(doc: InvoiceDocument, s: Styles, width: float) -> list:
@@ -282,7 +292,7 @@ def header(doc: InvoiceDocument, s: Styles, width: float) -> Table:
 
 
 def credit_notice(doc: InvoiceDocument, s: Styles, width: float) -> Table:
-    _, _, gross = totals(doc.lines, doc.vat_rate_percent)
+    _, _, gross = doc.amounts
     against = f" against invoice {text(doc.refers_to)}" if doc.refers_to else ""
     sentence = (
         f"This is a credit note, not a bill. It credits {format_money(gross)} to "
@@ -311,14 +321,14 @@ def parties(doc: InvoiceDocument, s: Styles, width: float) -> Table:
     if buyer.email:
         bill_to.append(Paragraph(text(buyer.email), s.value))
 
-    details = [(f"{doc.kind} number", doc.number), ("Issue date", day_month_year(doc.issued_on))]
+    details = [(f"{doc.kind} number", doc.number), ("Issue date", format_plain_date(doc.issued_on))]
     if doc.due_on is not None:
-        details.append(("Due date", day_month_year(doc.due_on)))
+        details.append(("Due date", format_plain_date(doc.due_on)))
     if doc.refers_to:
         details.append(("Credits invoice", doc.refers_to))
     details.append(("Purchase order / cost code", doc.purchase_order or "None given"))
     if doc.period is not None:
-        details.append(("Period", period_text(doc.period)))
+        details.append(("Period", format_period(*doc.period)))
     facts = Table(
         [[Paragraph(name, s.label), Paragraph(text(shown), s.value_bold)] for name, shown in details],
         colWidths=(width * 0.26, width * 0.30),
@@ -350,7 +360,7 @@ def lines_table(doc: InvoiceDocument, s: Styles, width: float) -> LongTable:
             [
                 Paragraph(text(line.delegate_name), s.cell),
                 Paragraph(text(line.course_title), s.cell),
-                Paragraph(day_month_year(line.session_date), s.cell),
+                Paragraph(format_plain_date(line.session_date), s.cell),
                 Paragraph(text(line.reason), s.cell),
                 Paragraph(format_money(line.amount_pence), s.cell_right),
             ]
@@ -376,10 +386,10 @@ def lines_table(doc: InvoiceDocument, s: Styles, width: float) -> LongTable:
 
 
 def totals_table(doc: InvoiceDocument, s: Styles, width: float) -> KeepTogether:
-    net, vat, gross = totals(doc.lines, doc.vat_rate_percent)
+    net, vat, gross = doc.amounts
     rows = [("Net amount", net, s.total)]
-    if doc.vat_rate_percent > 0:
-        rows.append((f"VAT at {doc.vat_rate_percent}%", vat, s.total))
+    if doc.vat_rate_percent > 0 or vat:
+        rows.append((f"VAT at {format_rate(doc.vat_rate_percent)}", vat, s.total))
     rows.append(("Total credit" if doc.is_credit else "Total due", gross, s.total_bold))
     table = Table(
         [[Paragraph(name, style), Paragraph(format_money(pence), style)] for name, pence, style in rows],
@@ -457,7 +467,7 @@ def csv_row(row: dict) -> dict:
         pence = -abs(pence)
     out = {name: safe_cell(row[name]) for name in TEXT_COLUMNS}
     out |= {name: row[name].isoformat() if row[name] is not None else "" for name in DATE_COLUMNS}
-    out |= {"amount": pounds(pence), "amount_pence": str(pence)}
+    out |= {"amount": format_pounds_plain(pence), "amount_pence": str(pence)}
     return out
 
 

@@ -12,6 +12,15 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from lms.bookings.models import Attendance, Booking
+from lms.core.formatting import (
+    NOTHING,
+    format_money,
+    format_number,
+    format_percent,
+    format_point_change,
+    plural,
+    plural_word,
+)
 from lms.core.timezones import end_of_london_day, start_of_london_day
 from lms.courses.models import Course, CourseSession, DeliveryMode, SessionStatus
 from lms.evaluations.models import Answer, Evaluation, Question, QuestionKind, Rating
@@ -334,3 +343,68 @@ def annual_summary(
         charges=charge_figures(start, end),
         budget=budget_figures(year, start, end, now=now),
     )
+
+
+# The annual summary in words --------------------------------------------------------------------
+
+
+def summary_statements(summary: AnnualSummary) -> list[str]:
+    """The year's figures as sentences, worded as the partnership's annual report words them."""
+    sessions = summary.sessions
+    ran = (
+        f"{plural(sessions, 'session')} of {plural(summary.modules, 'module')} on "
+        f"{plural(summary.topics, 'topic')} {plural_word(sessions, 'was', 'were')} delivered"
+    )
+    change = format_point_change(summary.utilisation, summary.previous_utilisation)
+    if change == "no change":
+        change = ", the same as the year before"
+    elif change:
+        change = f", {change} on the year before"
+    lines = [
+        ran + (f" ({format_number(summary.cancelled)} cancelled)." if summary.cancelled else "."),
+        f"{plural(summary.places, 'place')} {plural_word(summary.places, 'was', 'were')} offered and "
+        f"{plural(summary.attended, 'delegate')} attended: "
+        f"{format_percent(summary.utilisation)} utilisation{change}.",
+    ]
+    if summary.elearning_completions:
+        completions = summary.elearning_completions
+        lines.append(
+            f"{plural(completions, 'eLearning module')} {plural_word(completions, 'was', 'were')} completed."
+        )
+    if summary.evaluations:
+        lines.append(
+            f"{plural(summary.evaluations, 'delegate')} evaluated their session; "
+            f"{format_percent(summary.understanding_high_share)} rated their understanding now "
+            "High or Very high."
+        )
+    lines.append(
+        f"Non-attendance charges of {format_money(summary.charges.invoiced)} were invoiced "
+        f"({format_money(summary.charges.waived)} waived)."
+    )
+    if summary.budget.allocated is not None:
+        lines.append(
+            f"Of a training budget of {format_money(summary.budget.allocated)}, "
+            f"{format_money(summary.budget.spent)} was spent."
+        )
+    return lines
+
+
+def summary_figures(summary: AnnualSummary) -> list[tuple[str, str]]:
+    """The year's figures as a two-column table of names and values shown as text."""
+    budget = summary.budget
+    return [
+        ("Sessions delivered", format_number(summary.sessions)),
+        ("Sessions cancelled", format_number(summary.cancelled)),
+        ("Modules", format_number(summary.modules)),
+        ("Topics", format_number(summary.topics)),
+        ("Places offered", format_number(summary.places)),
+        ("Delegates attended", format_number(summary.attended)),
+        ("Utilisation", format_percent(summary.utilisation)),
+        ("Utilisation the year before", format_percent(summary.previous_utilisation)),
+        ("eLearning completions", format_number(summary.elearning_completions)),
+        ("Evaluations", format_number(summary.evaluations)),
+        ("Non-attendance invoiced", format_money(summary.charges.invoiced)),
+        ("Budget allocated", format_money(budget.allocated) if budget.allocated is not None else "Not set"),
+        ("Spent", format_money(budget.spent)),
+        ("Cost per attended place", format_money(budget.per_place_attended) or NOTHING),
+    ]

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from lms.accounts.models import Agency, AgencyCategory
 from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
+from lms.core.formatting import format_month
 from lms.core.timezones import end_of_london_day, start_of_london_day
 from lms.courses.models import Course, CourseSession, DeliveryMode, SessionStatus, Topic
 from lms.extensions import db
@@ -232,5 +233,5 @@ def _label(dimension: Dimension, raw) -> str:
             return "Organisations typed as other"
     if dimension is Dimension.MONTH:
         year, month = str(raw).split("-")
-        return date(int(year), int(month), 1).strftime("%B %Y")
+        return format_month(date(int(year), int(month), 1))
     return str(raw)

@@ -303,6 +303,13 @@ def test_a_short_record_lists_each_session_and_adds_up_the_hours():
         assert expected in shown
 
 
+def test_a_record_of_one_session_says_one_session():
+    shown = words(read(render_transcript(transcript([training_line(1, cpd_hours=1)]))).pages[0])
+
+    assert "Total CPD hours: 1 (1 session)" in shown
+    assert "1 sessions" not in shown
+
+
 def test_a_long_record_runs_over_pages_with_the_header_row_and_page_numbers_on_each(tmp_path):
     lines = [
         training_line(number, cpd_hours=(3.0, 2.5, 1.0)[number % 3], course_title=title)

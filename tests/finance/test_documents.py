@@ -25,6 +25,7 @@ from lms.finance.documents import (
     render_invoice,
     totals,
 )
+from lms.finance.vat import vat_on
 
 pytestmark = pytest.mark.no_app_db
 
@@ -151,6 +152,44 @@ def test_an_empty_document_totals_nothing():
 def test_a_negative_vat_rate_is_refused():
     with pytest.raises(ValueError):
         totals([line()], -1)
+
+
+def test_vat_is_worked_out_by_one_function_rounding_half_up_in_whole_pence():
+    assert vat_on(1234, 20) == 247  # 246.8p
+    assert vat_on(1231, 20) == 246  # 246.2p
+    assert vat_on(50, 5) == 3  # 2.5p: half up, not banker's 2p
+    assert vat_on(0, 20) == 0
+    assert vat_on(7500, 0) == 0
+    assert vat_on(-50, 5) == -3  # a credit mirrors the invoice
+    for rate in (5, 15, 20):
+        for net in range(0, 1000, 7):
+            assert totals([line(pence=net)], rate) == (net, vat_on(net, rate), net + vat_on(net, rate))
+
+
+def test_a_vat_rate_is_a_whole_non_negative_percentage():
+    with pytest.raises(ValueError):
+        vat_on(1000, -1)
+    with pytest.raises(ValueError):
+        vat_on(1000, 17.5)
+
+
+def test_the_document_prints_the_totals_stored_when_it_was_issued():
+    # Three lines that sum to £100.00; the stored totals are what the agency was billed.
+    document = invoice(vat_rate_percent=20, net_pence=9000, vat_pence=1800, total_pence=10800)
+    text = flat(pages(render_invoice(document))[0])
+
+    assert "Net amount £90.00" in text
+    assert "VAT at 20% £18.00" in text
+    assert "Total due £108.00" in text
+    assert "£100.00" not in text and "£120.00" not in text
+
+
+def test_a_credit_note_prints_its_stored_totals():
+    note = credit_note(vat_rate_percent=20, net_pence=2500, vat_pence=500, total_pence=3000)
+    text = flat(pages(render_invoice(note))[0])
+
+    assert "It credits £30.00 to" in text
+    assert "VAT at 20% £5.00" in text and "Total credit £30.00" in text
 
 
 # Invoice PDF ---------------------------------------------------------------------------------

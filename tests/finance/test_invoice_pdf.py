@@ -8,6 +8,7 @@ import subprocess
 from datetime import date
 from pathlib import Path
 
+import pytest
 from pypdf import PdfReader
 
 from lms.finance.documents import DocumentLine, InvoiceDocument, Party, invoices_csv, render_invoice, totals
@@ -193,3 +194,31 @@ def test_the_csv_round_trips_and_cannot_run_formulas():
     assert (parsed[0]["amount"], parsed[0]["amount_pence"]) == ("25.00", "2500")
     assert (parsed[1]["amount"], parsed[1]["amount_pence"], parsed[1]["due_on"]) == ("-25.00", "-2500", "")
     assert parsed[0]["session_date"] == "2026-05-14"
+
+
+def test_an_invoice_prints_its_stored_totals_even_if_the_lines_would_sum_differently():
+    items = lines(2)  # £50.00 and £25.00: £75.00 net, £15.00 VAT, £90.00 if worked out again
+    stored = document(items, vat=20, net_pence=7000, vat_pence=1400, total_pence=8400)
+    text = "".join(" ".join(text_of(render_invoice(stored))).split())
+    assert "Netamount£70.00" in text and "VATat20%£14.00" in text and "Totaldue£84.00" in text
+    assert "£75.00" not in text and "£90.00" not in text
+
+
+def test_a_credit_note_credits_its_stored_total():
+    note = document(
+        lines(1),
+        kind="Credit note",
+        refers_to="INV2627-0007",
+        net_pence=4000,
+        vat_pence=0,
+        total_pence=4000,
+    )
+    text = " ".join(" ".join(text_of(render_invoice(note))).split())
+    assert "It credits £40.00 to West Midlands Police" in text and "Total credit £40.00" in text
+
+
+def test_stored_totals_must_be_complete_and_add_up():
+    with pytest.raises(ValueError, match="all three"):
+        render_invoice(document(lines(1), net_pence=5000))
+    with pytest.raises(ValueError, match="not the net"):
+        render_invoice(document(lines(1), net_pence=5000, vat_pence=0, total_pence=5001))
