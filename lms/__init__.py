@@ -11,10 +11,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lms.core import formatting
 from lms.core.db import set_write_intent
+from lms.core.web import SAFE_METHODS, Boundary, register_boundary
 from lms.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -26,7 +26,7 @@ def create_app(config=None) -> Flask:
     """Build the app. Nothing is started here: the scheduler has its own command."""
     from config import Config
 
-    app = Flask(
+    app = Boundary(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
@@ -45,9 +45,9 @@ def create_app(config=None) -> Flask:
     limiter.init_app(app)
     _configure_login(app)
     _register_models()
+    _register_errors(app)
     _register_blueprints(app)
     _register_templates(app)
-    _register_errors(app)
     _register_hooks(app)
 
     from lms.cli import register_cli
@@ -127,12 +127,32 @@ def _register_blueprints(app: Flask) -> None:
 def _register_templates(app: Flask) -> None:
     from lms.accounts.models import Role
 
+    # Every word and number on a page or in an email is formatted by lms.core.formatting.
     app.jinja_env.filters.update(
         money=formatting.format_money,
+        whole_pounds=formatting.format_whole_pounds,
+        number=formatting.format_number,
+        decimal=formatting.format_decimal,
+        percent=formatting.format_percent,
+        rate=formatting.format_rate,
+        plural=formatting.plural,
+        plural_word=formatting.plural_word,
         date=formatting.format_date,
+        long_date=formatting.format_long_date,
+        plain_date=formatting.format_plain_date,
+        month=formatting.format_month,
         datetime=formatting.format_datetime,
         time=formatting.format_time,
         hours=formatting.format_hours,
+    )
+    app.jinja_env.globals.update(
+        plural=formatting.plural,
+        plural_word=formatting.plural_word,
+        number_range=formatting.format_range,
+        period=formatting.format_period,
+        times=formatting.format_times,
+        point_change=formatting.format_point_change,
+        bookings_close=formatting.bookings_close_sentence,
     )
 
     @app.context_processor
@@ -171,6 +191,8 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(429)
     def too_many(error):
         return page(429, "Too many attempts", "Wait a few minutes and try again.")
+
+    register_boundary(app, page)
 
     @app.errorhandler(500)
     def server_error(error):

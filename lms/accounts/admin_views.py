@@ -16,7 +16,6 @@ from lms.accounts.forms import (
 )
 from lms.accounts.models import Agency, Role, User, UserRole
 from lms.accounts.services import (
-    AccountError,
     create_agency,
     create_person,
     map_organisation,
@@ -26,7 +25,8 @@ from lms.accounts.services import (
 )
 from lms.core.access import roles_required
 from lms.core.clock import now
-from lms.core.web import page_number, render_form, show_error
+from lms.core.formatting import plural
+from lms.core.web import domain_errors, filters_from_query, get_or_404, page_number, render_form
 from lms.extensions import db
 
 bp = Blueprint("people", __name__, url_prefix="/admin")
@@ -37,7 +37,7 @@ PAGE_SIZE = 50
 @bp.route("/people")
 @admin_only
 def people():
-    form = PeopleSearchForm(request.args)
+    form = filters_from_query(PeopleSearchForm(formdata=None))
     query = sa.select(User).order_by(User.last_name, User.first_name, User.id)
     if form.q.data:
         pattern = f"%{form.q.data.lower()}%"
@@ -63,13 +63,8 @@ def new_person():
     if request.method == "GET":
         form.roles.data = [Role.TRAINER.value]
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             user, _ = create_person(form.person_details(), form.chosen_roles(), by=current_user, now=now())
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(
                 f"{user.full_name} has been added and emailed a link to choose a password.",
                 "success",
@@ -78,10 +73,10 @@ def new_person():
     return render_form("admin/person_form.html", form=form, person=None)
 
 
-@bp.route("/people/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/people/<id:user_id>", methods=["GET", "POST"])
 @admin_only
 def edit_person(user_id: int):
-    person = db.session.get(User, user_id) or abort(404)
+    person = get_or_404(User, user_id)
     form = PersonForm()
     form.agency.choices = agency_choices(include_inactive_id=person.agency_id)
     if request.method == "GET":
@@ -89,7 +84,7 @@ def edit_person(user_id: int):
         form.roles.data = [role.value for role in person.roles]
         form.enabled.data = person.is_enabled
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             update_person(
                 person,
                 form.person_details(),
@@ -98,11 +93,6 @@ def edit_person(user_id: int):
                 by=current_user,
                 now=now(),
             )
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(f"{person.full_name}'s details have been saved.", "success")
             return redirect(url_for("people.people"))
     return render_form("admin/person_form.html", form=form, person=person)
@@ -124,33 +114,23 @@ def agencies():
 def new_agency():
     form = AgencyForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             agency = create_agency(form.agency_details(), by=current_user, now=now())
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(f"{agency.name} has been added.", "success")
             return redirect(url_for("people.agencies"))
     return render_form("admin/agency_form.html", form=form, agency=None)
 
 
-@bp.route("/agencies/<int:agency_id>", methods=["GET", "POST"])
+@bp.route("/agencies/<id:agency_id>", methods=["GET", "POST"])
 @admin_only
 def edit_agency(agency_id: int):
-    agency = db.session.get(Agency, agency_id) or abort(404)
+    agency = get_or_404(Agency, agency_id)
     form = AgencyForm()
     if request.method == "GET":
         form.load_agency(agency)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             update_agency(agency, form.agency_details(), by=current_user, now=now())
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(f"{agency.name} has been saved.", "success")
             return redirect(url_for("people.agencies"))
     return render_form("admin/agency_form.html", form=form, agency=agency)
@@ -170,16 +150,11 @@ def map_other():
         return redirect(url_for("people.agencies"))
     if form.validate_on_submit():
         agency = db.session.get(Agency, int(form.agency.data)) or abort(404)
-        try:
+        with domain_errors(form):
             moved = map_organisation(form.organisation.data, agency, by=current_user, now=now())
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
-            people = "person" if moved == 1 else "people"
             flash(
-                f"“{form.organisation.data}” now maps to {agency.name}; {moved} {people} moved.",
+                f"“{form.organisation.data}” now maps to {agency.name}; "
+                f"{plural(moved, 'person', 'people')} moved.",
                 "success",
             )
             return redirect(url_for("people.agencies"))

@@ -22,6 +22,8 @@ from lms.accounts.models import (
 from lms.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from lms.core.audit import log_action
 from lms.core.errors import DomainError
+from lms.core.formatting import plural
+from lms.core.permissions import require_role
 from lms.extensions import db
 from lms.messages.models import OutboxMessage
 from lms.messages.services import queue_message
@@ -60,6 +62,14 @@ class AgencyDetails:
 
 def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.email == User.normalise_email(email)))
+
+
+def registered_person(email: str, message: str = "No one is registered with that email address.") -> User:
+    """The person registered with this email address; an error beside the email field otherwise."""
+    person = find_user_by_email(email)
+    if person is None:
+        raise AccountError(message, field="email")
+    return person
 
 
 def _apply_details(user: User, details: PersonDetails) -> None:
@@ -114,6 +124,7 @@ def create_person(
     details: PersonDetails, roles: set[Role], *, by: User, now: datetime
 ) -> tuple[User, OutboxMessage]:
     """L&D adds someone (a trainer, say); they are emailed a link to choose a password."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can manage people and agencies.")
     if not roles:
         raise AccountError("Give the person at least one role.", field="roles")
     user = User(session_token=User.new_session_token(), created_at=now, is_enabled=True)
@@ -139,6 +150,7 @@ def update_person(
     user: User, details: PersonDetails, roles: set[Role], enabled: bool, *, by: User, now: datetime
 ) -> None:
     """L&D changes someone's details, roles or whether they may sign in."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can manage people and agencies.")
     if user.id == by.id and Role.LND_ADMIN not in roles:
         raise AccountError("You cannot remove your own L&D admin role.", field="roles")
     if user.id == by.id and not enabled:
@@ -176,9 +188,9 @@ def authenticate(email: str, password: str, *, address: str, now: datetime) -> U
     wait = throttle.seconds_until_allowed(address, email)
     if wait:
         minutes = max(1, round(wait / 60))
-        unit = "minute" if minutes == 1 else "minutes"
         raise AccountError(
-            f"Too many failed sign-in attempts. Wait {minutes} {unit} and try again, or reset your password."
+            f"Too many failed sign-in attempts. Wait {plural(minutes, 'minute')} and try again, "
+            "or reset your password."
         )
     user = find_user_by_email(email)
     ok = verify_password(user.password_hash if user else None, password)
@@ -276,6 +288,7 @@ def _apply_agency(agency: Agency, details: AgencyDetails) -> None:
 
 def create_agency(details: AgencyDetails, *, by: User | None, now: datetime) -> Agency:
     """Add an agency to the managed list."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can manage people and agencies.")
     agency = Agency(created_at=now)
     _apply_agency(agency, details)
     db.session.add(agency)
@@ -286,6 +299,7 @@ def create_agency(details: AgencyDetails, *, by: User | None, now: datetime) -> 
 
 def update_agency(agency: Agency, details: AgencyDetails, *, by: User, now: datetime) -> None:
     """Change an agency's name, category or billing details."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can manage people and agencies.")
     _apply_agency(agency, details)
     db.session.flush()
     log_action("lms.agency.updated", subject=agency, actor=by, now=now)
@@ -318,6 +332,7 @@ def unmapped_organisations() -> list[UnmappedOrganisation]:
 
 def map_organisation(name: str, agency: Agency, *, by: User, now: datetime) -> int:
     """Map a typed organisation name onto an agency, moving its people; returns how many moved."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can manage people and agencies.")
     key = organisation_key(name)
     if not key:
         raise AccountError("Choose an organisation name to map.")

@@ -14,7 +14,6 @@ from lms.accounts.forms import (
     agency_choices,
 )
 from lms.accounts.services import (
-    AccountError,
     authenticate,
     register_practitioner,
     request_password_reset,
@@ -24,8 +23,8 @@ from lms.accounts.services import (
 )
 from lms.core.access import public, signed_in
 from lms.core.clock import now
-from lms.core.web import render_form, safe_next_url, show_error
-from lms.extensions import db, limiter
+from lms.core.web import domain_errors, render_form, safe_next_url
+from lms.extensions import limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -46,13 +45,8 @@ def register():
     form = RegistrationForm()
     form.agency.choices = agency_choices()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             user = register_practitioner(form.person_details(), form.password.data, now=now())
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             _start_session(user)
             flash("Your account is ready. Find a course and book a place.", "success")
             return redirect(url_for("catalogue.index"))
@@ -66,15 +60,10 @@ def sign_in():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             user = authenticate(
                 form.email.data, form.password.data, address=request.remote_addr or "", now=now()
             )
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             _start_session(user)
             return redirect(safe_next_url(form.next.data))
     return render_form("auth/sign_in.html", form=form)
@@ -96,7 +85,6 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         request_password_reset(form.email.data, now=now())
-        db.session.commit()
         flash(
             "If an account uses that address, we have emailed it a link to reset the password. "
             "The link works once and expires soon.",
@@ -112,20 +100,15 @@ def reset_password_page(token: str):
     purpose = request.args.get("purpose", "password-reset")
     if purpose not in {"password-reset", "invitation"}:
         purpose = "password-reset"
-    try:
+    user = None
+    with domain_errors():  # an expired, used or tampered link says so, then offers a new one
         user = user_for_reset_token(token, purpose=purpose)
-    except AccountError as error:
-        flash(error.message, "error")
+    if user is None:
         return redirect(url_for("auth.forgot_password"))
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             reset_password(user, form.password.data, now=now())
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             _start_session(user)
             flash("Your password has been changed.", "success")
             return redirect(url_for("main.dashboard"))
@@ -141,13 +124,8 @@ def profile():
     if request.method == "GET":
         form.load_person(user)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             update_own_profile(user, form.person_details(), now=now())
-        except AccountError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash("Your details have been saved.", "success")
             return redirect(url_for("auth.profile"))
     return render_form("auth/profile.html", form=form)

@@ -7,6 +7,7 @@ from wtforms import IntegerField, RadioField, StringField
 from wtforms.validators import Email, InputRequired, NumberRange
 
 from lms.bookings.models import Attendance
+from lms.core.errors import InvalidInput
 from lms.core.forms import options, strip
 
 
@@ -62,7 +63,7 @@ def read_register(form_data, bookings) -> dict:
         try:
             chosen[booking] = Attendance(value)
         except ValueError:
-            raise ValueError(
+            raise InvalidInput(
                 f"Choose attended, partially attended or no-show for {booking.user.full_name}."
             ) from None
     return chosen

@@ -89,9 +89,6 @@ class Booking(db.Model):
             sqlite_where=sa.text("status IN ('confirmed', 'waiting')"),
         ),
         sa.Index("ix_booking_session_status", "session_id", "status"),
-        sa.CheckConstraint(
-            "status IN ('confirmed', 'waiting', 'cancelled', 'substituted')", name="status_known"
-        ),
         sa.CheckConstraint("attendance IS NULL OR status = 'confirmed'", name="attendance_confirmed"),
     )
 
@@ -119,3 +116,27 @@ class Booking(db.Model):
 
     def can_substitute(self, user: User, now: datetime) -> bool:
         return self.belongs_to(user) and self.is_confirmed and not self.session.has_started(now)
+
+    def cancellation_is_late(self, now: datetime) -> bool:
+        """Cancelling now would be a late cancellation, chargeable to the agency (the service's rule)."""
+        from lms.bookings.rules import is_late_cancellation
+
+        return is_late_cancellation(self, now)
+
+    def late_from(self) -> datetime | None:
+        """From when cancelling this place is late; None when cancelling it is never charged
+        (a waiting-list place, or a place that came up at short notice)."""
+        from lms.bookings.rules import late_from
+
+        if not self.is_confirmed or self.promoted_without_notice:
+            return None
+        return late_from(self.session)
+
+    @property
+    def earns_certificate(self) -> bool:
+        """Certificates are for delegates marked as attending the whole session."""
+        return self.is_confirmed and self.attendance is Attendance.ATTENDED
+
+    @property
+    def is_substituted(self) -> bool:
+        return self.status is BookingStatus.SUBSTITUTED

@@ -7,7 +7,6 @@ from datetime import datetime
 from flask import current_app
 
 from lms.bookings.models import Booking
-from lms.bookings.rules import late_from
 from lms.messages.ics import calendar_invite
 from lms.messages.services import queue_message
 
@@ -64,7 +63,7 @@ def booking_confirmed(booking: Booking, *, now: datetime):
         "confirmed.txt",
         now=now,
         invite=_invite(booking, now=now),
-        late_from=late_from(booking.session),
+        moment=now,
     )
 
 
@@ -87,7 +86,7 @@ def place_confirmed_from_waiting_list(booking: Booking, *, now: datetime):
         "promoted.txt",
         now=now,
         invite=_invite(booking, now=now),
-        late_from=late_from(booking.session),
+        moment=now,
     )
 
 
@@ -126,7 +125,7 @@ def substitution(original: Booking, replacement: Booking, *, now: datetime):
         now=now,
         invite=_invite(replacement, now=now),
         original=original,
-        late_from=late_from(replacement.session),
+        moment=now,
     )
 
 

@@ -12,18 +12,23 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from lms.accounts.models import Role, User, organisation_key
+from lms.accounts.models import Role, User
 from lms.bookings import notify
 from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
-from lms.bookings.places import bookable_limit
-from lms.bookings.rules import bookings_close_at, bookings_closed_for, is_late, is_late_cancellation
+from lms.bookings.places import bookable_limit, free_places, next_from_waiting_list
+from lms.bookings.rules import (
+    bookings_close_at,
+    bookings_closed_for,
+    is_colleague,
+    is_late_cancellation,
+    is_promotion_without_notice,
+)
 from lms.core.audit import log_action
 from lms.core.errors import DomainError, PermissionDenied
-from lms.core.formatting import format_datetime
+from lms.core.formatting import bookings_close_sentence, format_rate, plural, plural_word
 from lms.courses.models import CourseSession, SessionStatus
-from lms.courses.services import SessionDetails, update_session
-from lms.courses.services import cancel_session as mark_session_cancelled
-from lms.evaluations.services import request_evaluation, request_evaluations
+from lms.courses.services import SessionDetails, fill_session
+from lms.evaluations.services import award_certificate, request_evaluation, request_evaluations
 from lms.extensions import db
 from lms.finance.models import ChargeReason
 from lms.finance.services import raise_charge, withdraw_charge
@@ -95,7 +100,7 @@ def live_booking(session: CourseSession, person: User) -> Booking | None:
 
 
 def places_left(session: CourseSession) -> int:
-    return max(session.bookable_limit - count_bookings(session, BookingStatus.CONFIRMED), 0)
+    return free_places(session.bookable_limit, count_bookings(session, BookingStatus.CONFIRMED))
 
 
 # Booking ------------------------------------------------------------------------------------
@@ -108,7 +113,7 @@ def _check_bookable(session: CourseSession, person: User, *, by: User, staff: bo
         raise BookingError("This session has already started, so it can no longer be booked.")
     if bookings_closed_for(session, by, now):
         raise BookingError(
-            f"Bookings for this session closed on {format_datetime(bookings_close_at(session))}. "
+            f"{bookings_close_sentence(bookings_close_at(session), now=now)}. "
             "Contact the L&D team if you still need a place."
         )
     if not person.is_enabled:
@@ -133,7 +138,7 @@ def _booking_for(session: CourseSession, person: User, *, by: User, now: datetim
 def _new_booking(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
     confirmed = count_bookings(session, BookingStatus.CONFIRMED)
     booking = _booking_for(session, person, by=by, now=now)
-    if confirmed < session.bookable_limit:
+    if free_places(session.bookable_limit, confirmed) > 0:
         booking.status = BookingStatus.CONFIRMED
         booking.confirmed_at = now
     else:
@@ -170,13 +175,13 @@ def fill_from_waiting_list(session: CourseSession, *, now: datetime) -> list[Boo
     """Confirm people waiting, in order, while there are free places. The session must be locked."""
     if session.status is not SessionStatus.SCHEDULED or session.has_started(now):
         return []
-    free = session.bookable_limit - count_bookings(session, BookingStatus.CONFIRMED)
+    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
     promoted = []
-    for booking in waiting_list(session)[: max(free, 0)]:
+    for booking in next_from_waiting_list(waiting_list(session), session.bookable_limit, confirmed):
         booking.status = BookingStatus.CONFIRMED
         booking.confirmed_at = now
         booking.promoted_at = now
-        booking.promoted_without_notice = is_late(session, now)
+        booking.promoted_without_notice = is_promotion_without_notice(session, now)
         promoted.append(booking)
         log_action("lms.booking.promoted", subject=booking, actor=None, now=now, session_id=session.id)
         notify.place_confirmed_from_waiting_list(booking, now=now)
@@ -229,14 +234,9 @@ def find_colleague(booking: Booking, email: str) -> User:
         )
     if colleague.id == delegate.id:
         raise BookingError("That is your own email address.", field="email")
-    same_agency = (
-        colleague.agency_id == delegate.agency_id
-        if delegate.agency_id is not None
-        else colleague.agency_id is None
-        and organisation_key(colleague.other_organisation or "")
-        == organisation_key(delegate.other_organisation or "")
-    )
-    if not same_agency:
+    if not is_colleague(
+        delegate.agency_id, delegate.other_organisation, colleague.agency_id, colleague.other_organisation
+    ):
         raise BookingError("You can only pass your place to a colleague in your own agency.", field="email")
     return colleague
 
@@ -321,8 +321,10 @@ def change_places(session: CourseSession, places: int, *, by: User, now: datetim
     new_limit = bookable_limit(places, session.overbook_percent)
     if new_limit < confirmed:
         raise BookingError(
-            f"{confirmed} people already hold confirmed places, and {places} places would allow only "
-            f"{new_limit}. Remove delegates first, or choose more places.",
+            f"{plural(confirmed, 'person', 'people')} already "
+            f"{plural_word(confirmed, 'holds a confirmed place', 'hold confirmed places')}, and "
+            f"{plural(places, 'place')} would allow only {new_limit}. "
+            "Remove delegates first, or choose more places.",
             field="places",
         )
     before = session.places
@@ -346,12 +348,18 @@ def edit_session(
     """Change a session: delegates hear of a new time or place; more places fill from the waiting list."""
     _require_admin(by)
     session = lock_session(session)
+    if not session.is_scheduled:
+        raise BookingError.conflict(
+            f"This session is {session.status.title.lower()} and can no longer be changed."
+        )
     confirmed = count_bookings(session, BookingStatus.CONFIRMED)
     new_limit = bookable_limit(details.places, details.overbook_percent)
     if new_limit < confirmed:
         raise BookingError(
-            f"{confirmed} people already hold confirmed places, and {details.places} places with "
-            f"{details.overbook_percent}% overbooking allow only {new_limit}. Remove delegates first.",
+            f"{plural(confirmed, 'person', 'people')} already "
+            f"{plural_word(confirmed, 'holds a confirmed place', 'hold confirmed places')}, and "
+            f"{plural(details.places, 'place')} with {format_rate(details.overbook_percent)} overbooking "
+            f"{plural_word(details.places, 'allows', 'allow')} only {new_limit}. Remove delegates first.",
             field="places",
         )
     before = (
@@ -361,7 +369,14 @@ def edit_session(
         session.online_link,
         session.delivery_mode,
     )
-    update_session(session, details, by=by, now=now)
+    logged_before = {"places": session.places, "starts_at": session.starts_at.isoformat()}
+    fill_session(session, details)
+    session.updated_at = now
+    db.session.flush()
+    logged_after = {"places": session.places, "starts_at": session.starts_at.isoformat()}
+    log_action(
+        "lms.session.updated", subject=session, actor=by, now=now, before=logged_before, after=logged_after
+    )
     after = (
         session.starts_at,
         session.ends_at,
@@ -384,7 +399,17 @@ def cancel_session(session: CourseSession, *, reason: str, by: User, now: dateti
     """The partnership cancels a session: every booking is cancelled free and everyone is told."""
     _require_admin(by)
     session = lock_session(session)
-    mark_session_cancelled(session, reason=reason, by=by, now=now)
+    if not session.is_scheduled:
+        raise BookingError.conflict(f"This session is already {session.status.title.lower()}.")
+    reason = reason.strip()
+    if not reason:
+        raise BookingError("Say why the session is cancelled.", field="reason")
+    session.status = SessionStatus.CANCELLED
+    session.cancelled_at = now
+    session.cancel_reason = reason
+    session.updated_at = now
+    db.session.flush()
+    log_action("lms.session.cancelled", subject=session, actor=by, now=now, reason=reason)
     live = db.session.scalars(
         sa.select(Booking).where(Booking.session_id == session.id, Booking.is_live).order_by(Booking.id)
     ).all()
@@ -439,6 +464,7 @@ def mark_attendance(booking: Booking, outcome: Attendance, *, by: User, now: dat
         else:
             withdraw_charge(booking, by=by, now=now)
             request_evaluation(booking, now=now)
+            award_certificate(booking, now=now)
 
 
 def add_walk_in(
@@ -473,6 +499,24 @@ def register_of(session: CourseSession) -> list[Booking]:
             .order_by(User.last_name, User.first_name, Booking.id)
         )
     )
+
+
+def keep_register(
+    session: CourseSession,
+    outcomes: dict[Booking, Attendance],
+    *,
+    close: bool,
+    by: User,
+    now: datetime,
+) -> None:
+    """Save what the register page marked, and close the register when asked, as one step."""
+    _check_register(session, by, now)
+    for booking, outcome in outcomes.items():
+        if booking.session_id != session.id:
+            raise BookingError("That delegate is not on this session's register.")
+        mark_attendance(booking, outcome, by=by, now=now)
+    if close:
+        close_register(session, by=by, now=now)
 
 
 def close_register(session: CourseSession, *, by: User, now: datetime) -> None:

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from lms.accounts.models import Role
-from lms.accounts.services import find_user_by_email
+from lms.accounts.services import registered_person
 from lms.bookings.forms import (
     AddDelegateForm,
     PlacesForm,
@@ -16,17 +16,14 @@ from lms.bookings.forms import (
     read_register,
 )
 from lms.bookings.models import Attendance, Booking, BookingStatus
-from lms.bookings.rules import is_late_cancellation
 from lms.bookings.services import (
-    BookingError,
     add_delegate,
     add_walk_in,
     book_place,
     cancel_booking,
     change_places,
-    close_register,
     find_colleague,
-    mark_attendance,
+    keep_register,
     register_of,
     remove_delegate,
     substitute_booking,
@@ -35,9 +32,9 @@ from lms.bookings.services import (
 from lms.core.access import roles_required, signed_in
 from lms.core.audit import ACTION_TITLES, history_of
 from lms.core.clock import now
-from lms.core.errors import DomainError
+from lms.core.formatting import plural, plural_word
 from lms.core.forms import ButtonForm
-from lms.core.web import render_form, show_error
+from lms.core.web import domain_errors, get_or_404, render_form
 from lms.courses.models import CourseSession
 from lms.extensions import db
 
@@ -45,43 +42,32 @@ bp = Blueprint("bookings", __name__)
 admin_only = roles_required(Role.LND_ADMIN)
 
 
-def _session_or_404(session_id: int) -> CourseSession:
-    return db.session.get(CourseSession, session_id) or abort(404)
-
-
 def _own_booking_or_404(booking_id: int) -> Booking:
-    booking = db.session.get(Booking, booking_id)
+    booking = get_or_404(Booking, booking_id)
     # Someone else's booking is "not found": its existence is not theirs to know.
-    if booking is None or not booking.belongs_to(current_user):
+    if not booking.belongs_to(current_user):
         abort(404)
     return booking
 
 
-@bp.route("/sessions/<int:session_id>/book", methods=["POST"])
+@bp.route("/sessions/<id:session_id>/book", methods=["POST"])
 @signed_in
 def book(session_id: int):
-    session = _session_or_404(session_id)
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        booking = book_place(session, current_user, by=current_user, now=now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        if booking.is_confirmed:
-            flash(
-                "Your place is confirmed. We have emailed you the details and a calendar invitation.",
-                "success",
-            )
-        else:
-            flash(
-                f"The session is full, so you are on the waiting list at number {waiting_position(booking)}. "
-                "If a place comes up it is yours and we will email you.",
-                "success",
-            )
+    session = get_or_404(CourseSession, session_id)
+    if ButtonForm().validate_on_submit():
+        with domain_errors():
+            booking = book_place(session, current_user, by=current_user, now=now())
+            flash(booked_message(booking), "success")
     return redirect(url_for("catalogue.detail", session_id=session_id))
+
+
+def booked_message(booking: Booking) -> str:
+    if booking.is_confirmed:
+        return "Your place is confirmed. We have emailed you the details and a calendar invitation."
+    return (
+        f"The session is full, so you are on the waiting list at number {waiting_position(booking)}. "
+        "If a place comes up it is yours and we will email you."
+    )
 
 
 @bp.route("/bookings")
@@ -102,20 +88,15 @@ def mine():
     )
 
 
-@bp.route("/bookings/<int:booking_id>/cancel", methods=["GET", "POST"])
+@bp.route("/bookings/<id:booking_id>/cancel", methods=["GET", "POST"])
 @signed_in
 def cancel(booking_id: int):
     booking = _own_booking_or_404(booking_id)
     form = ButtonForm()
     moment = now()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             cancel_booking(booking, by=current_user, now=moment)
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
             if booking.is_late_cancellation:
                 flash(
                     "Your booking is cancelled. This was a late cancellation, so your agency may be charged.",
@@ -124,24 +105,18 @@ def cancel(booking_id: int):
             else:
                 flash("Your booking is cancelled. There is no charge.", "success")
             return redirect(url_for("bookings.mine"))
-    late = is_late_cancellation(booking, moment)
-    return render_form("bookings/cancel.html", form=form, booking=booking, late=late, now=moment)
+    return render_form("bookings/cancel.html", form=form, booking=booking, now=moment)
 
 
-@bp.route("/bookings/<int:booking_id>/substitute", methods=["GET", "POST"])
+@bp.route("/bookings/<id:booking_id>/substitute", methods=["GET", "POST"])
 @signed_in
 def substitute(booking_id: int):
     booking = _own_booking_or_404(booking_id)
     form = SubstituteForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             colleague = find_colleague(booking, form.email.data)
             substitute_booking(booking, colleague, by=current_user, now=now())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(
                 f"Your place has passed to {colleague.full_name}. We have emailed you both.",
                 "success",
@@ -153,10 +128,10 @@ def substitute(booking_id: int):
 # L&D: the roster ------------------------------------------------------------------------------
 
 
-@bp.route("/admin/programme/sessions/<int:session_id>/roster")
+@bp.route("/admin/programme/sessions/<id:session_id>/roster")
 @admin_only
 def roster(session_id: int):
-    session = _session_or_404(session_id)
+    session = get_or_404(CourseSession, session_id)
     return _render_roster(session, AddDelegateForm(), PlacesForm(places=session.places))
 
 
@@ -181,62 +156,49 @@ def _render_roster(session, add_form, places_form):
     )
 
 
-@bp.route("/admin/programme/sessions/<int:session_id>/roster/add", methods=["POST"])
+@bp.route("/admin/programme/sessions/<id:session_id>/roster/add", methods=["POST"])
 @admin_only
 def roster_add(session_id: int):
-    session = _session_or_404(session_id)
+    session = get_or_404(CourseSession, session_id)
     form = AddDelegateForm()
     if form.validate_on_submit():
-        person = find_user_by_email(form.email.data)
-        try:
-            if person is None:
-                raise BookingError("No one is registered with that email address.", field="email")
+        with domain_errors(form):
+            person = registered_person(form.email.data)
             booking = add_delegate(session, person, by=current_user, now=now())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             where = "confirmed" if booking.is_confirmed else "added to the waiting list"
             flash(f"{person.full_name} is {where}.", "success")
             return redirect(url_for("bookings.roster", session_id=session_id))
     return _render_roster(session, form, PlacesForm(places=session.places))
 
 
-@bp.route("/admin/programme/sessions/<int:session_id>/roster/<int:booking_id>/remove", methods=["POST"])
+@bp.route("/admin/programme/sessions/<id:session_id>/roster/<id:booking_id>/remove", methods=["POST"])
 @admin_only
 def roster_remove(session_id: int, booking_id: int):
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or booking.session_id != session_id:
+    booking = get_or_404(Booking, booking_id)
+    if booking.session_id != session_id:
         abort(404)
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        remove_delegate(booking, by=current_user, now=now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{booking.user.full_name} has been removed, without charge, and told.", "success")
+    if ButtonForm().validate_on_submit():
+        with domain_errors():
+            remove_delegate(booking, by=current_user, now=now())
+            flash(f"{booking.user.full_name} has been removed, without charge, and told.", "success")
     return redirect(url_for("bookings.roster", session_id=session_id))
 
 
-@bp.route("/admin/programme/sessions/<int:session_id>/places", methods=["POST"])
+@bp.route("/admin/programme/sessions/<id:session_id>/places", methods=["POST"])
 @admin_only
 def roster_places(session_id: int):
-    session = _session_or_404(session_id)
+    session = get_or_404(CourseSession, session_id)
     form = PlacesForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             promoted = change_places(session, form.places.data, by=current_user, now=now())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
-            extra = f" {len(promoted)} people waiting have been confirmed and told." if promoted else ""
-            flash(f"The session now has {session.places} places.{extra}", "success")
+            extra = ""
+            if promoted:
+                extra = (
+                    f" {plural(len(promoted), 'person', 'people')} waiting "
+                    f"{plural_word(len(promoted), 'has', 'have')} been confirmed and told."
+                )
+            flash(f"The session now has {plural(session.places, 'place')}.{extra}", "success")
             return redirect(url_for("bookings.roster", session_id=session_id))
     return _render_roster(session, AddDelegateForm(), form)
 
@@ -245,31 +207,24 @@ def roster_places(session_id: int):
 
 
 def _register_session_or_404(session_id: int) -> CourseSession:
-    session = _session_or_404(session_id)
+    session = get_or_404(CourseSession, session_id)
     if not session.can_run_register(current_user):
         abort(403)
     return session
 
 
-@bp.route("/sessions/<int:session_id>/register", methods=["GET", "POST"])
+@bp.route("/sessions/<id:session_id>/register", methods=["GET", "POST"])
 @roles_required(Role.TRAINER, Role.LND_ADMIN)
 def register(session_id: int):
     session = _register_session_or_404(session_id)
     form = ButtonForm()
     moment = now()
     if form.validate_on_submit():
-        try:
-            for booking, outcome in read_register(request.form, register_of(session)).items():
-                mark_attendance(booking, outcome, by=current_user, now=moment)
-            if request.form.get("action") == "close":
-                close_register(session, by=current_user, now=moment)
-        except (DomainError, ValueError) as error:
-            db.session.rollback()
-            flash(getattr(error, "message", str(error)), "error")
-        else:
-            db.session.commit()
-            closed = request.form.get("action") == "close"
-            flash("The register is closed." if closed else "The register has been saved.", "success")
+        close = request.form.get("action") == "close"
+        with domain_errors(form):
+            outcomes = read_register(request.form, register_of(session))
+            keep_register(session, outcomes, close=close, by=current_user, now=moment)
+            flash("The register is closed." if close else "The register has been saved.", "success")
             return redirect(url_for("bookings.register", session_id=session_id))
     return _render_register(session, WalkInForm(), moment)
 
@@ -286,26 +241,18 @@ def _render_register(session, walk_in_form, moment):
     )
 
 
-@bp.route("/sessions/<int:session_id>/register/walk-in", methods=["POST"])
+@bp.route("/sessions/<id:session_id>/register/walk-in", methods=["POST"])
 @roles_required(Role.TRAINER, Role.LND_ADMIN)
 def register_walk_in(session_id: int):
     session = _register_session_or_404(session_id)
     form = WalkInForm()
     moment = now()
     if form.validate_on_submit():
-        person = find_user_by_email(form.email.data)
-        try:
-            if person is None:
-                raise BookingError(
-                    "No one is registered with that email address. Ask them to register first.",
-                    field="email",
-                )
+        with domain_errors(form):
+            person = registered_person(
+                form.email.data, "No one is registered with that email address. Ask them to register first."
+            )
             add_walk_in(session, person, Attendance(form.outcome.data), by=current_user, now=moment)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(f"{person.full_name} has been added to the register.", "success")
             return redirect(url_for("bookings.register", session_id=session_id))
     return _render_register(session, form, moment)

@@ -7,6 +7,10 @@ from functools import lru_cache
 
 import holidays
 
+# Dates people can mean: anything outside is a typing slip, and would break date arithmetic.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
 
 @lru_cache(maxsize=64)
 def _bank_holidays(year: int) -> frozenset[date]:

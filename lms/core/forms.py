@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms import DateField as WTFormsDateField
 from wtforms import SelectMultipleField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
-from lms.core.formatting import parse_money
+from lms.core.calendar import EARLIEST_DATE, LATEST_DATE
+from lms.core.formatting import format_money, parse_money
+
+
+class DateField(WTFormsDateField):
+    """A date within EARLIEST_DATE..LATEST_DATE; anything else is an error beside the field."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not EARLIEST_DATE <= self.data <= LATEST_DATE:
+            self.data = None
+            raise ValueError(
+                f"Enter a date between {EARLIEST_DATE.year} and {LATEST_DATE.year}, for example 14/05/2026."
+            )
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -20,13 +34,20 @@ def strip(value):
 
 
 class Money:
-    """Validator: the field holds pounds that parse to non-negative pence."""
+    """Validator: the field holds pounds that parse to non-negative pence, at most `maximum_pence`
+    (the default, £10 million, fits any amount column)."""
+
+    def __init__(self, maximum_pence: int = 1_000_000_000) -> None:
+        self.maximum_pence = maximum_pence
 
     def __call__(self, form, field):
         try:
-            field.pence = parse_money(field.data or "")
+            pence = parse_money(field.data or "")
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
+        if pence > self.maximum_pence:
+            raise ValidationError(f"Enter at most {format_money(self.maximum_pence)}.")
+        field.pence = pence
 
 
 def options(pairs) -> list[SelectChoice]:

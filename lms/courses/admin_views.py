@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lms.accounts.models import Role
 from lms.bookings import services as booking_services
 from lms.core.access import roles_required
 from lms.core.clock import now
-from lms.core.errors import DomainError
-from lms.core.web import page_number, render_form, show_error
+from lms.core.formatting import plural, plural_word
+from lms.core.web import MAX_ID, domain_errors, get_or_404, page_number, render_form
 from lms.courses.forms import (
     CancelSessionForm,
     CourseForm,
@@ -22,35 +22,13 @@ from lms.courses.forms import (
 )
 from lms.courses.models import Course, CourseSession, SessionStatus
 from lms.courses.services import (
-    ProgrammeError,
-    create_course,
     create_session,
-    find_or_create_topic,
-    update_course,
+    save_course,
 )
 from lms.extensions import db
 
 bp = Blueprint("programme", __name__, url_prefix="/admin/programme")
 admin_only = roles_required(Role.LND_ADMIN)
-
-
-def _save_course(form: CourseForm, course: Course | None) -> Course | None:
-    try:
-        if form.new_topic.data:
-            topic_id = find_or_create_topic(form.new_topic.data, by=current_user, now=now()).id
-        else:
-            topic_id = int(form.topic_id.data)
-        details = form.course_details(topic_id)
-        if course is None:
-            course = create_course(details, by=current_user, now=now())
-        else:
-            update_course(course, details, by=current_user, now=now())
-    except ProgrammeError as error:
-        db.session.rollback()
-        show_error(form, error)
-        return None
-    db.session.commit()
-    return course
 
 
 @bp.route("/courses")
@@ -73,31 +51,36 @@ def new_course():
     form = CourseForm()
     form.topic_id.choices = topic_choices("Choose a topic")
     if form.validate_on_submit():
-        course = _save_course(form, None)
-        if course is not None:
+        with domain_errors(form):
+            course = save_course(
+                None, form.course_details(), new_topic=form.new_topic.data, by=current_user, now=now()
+            )
             flash(f"“{course.title}” has been added. Now add its sessions.", "success")
             return redirect(url_for("programme.new_session", course=course.id))
     return render_form("admin/course_form.html", form=form, course=None)
 
 
-@bp.route("/courses/<int:course_id>", methods=["GET", "POST"])
+@bp.route("/courses/<id:course_id>", methods=["GET", "POST"])
 @admin_only
 def edit_course(course_id: int):
-    course = db.session.get(Course, course_id) or abort(404)
+    course = get_or_404(Course, course_id)
     form = CourseForm()
     form.topic_id.choices = topic_choices("Choose a topic")
     if request.method == "GET":
         form.load_course(course)
-    if form.validate_on_submit() and _save_course(form, course) is not None:
-        flash(f"“{course.title}” has been saved.", "success")
-        return redirect(url_for("programme.courses"))
+    if form.validate_on_submit():
+        with domain_errors(form):
+            details = form.course_details()
+            save_course(course, details, new_topic=form.new_topic.data, by=current_user, now=now())
+            flash(f"“{course.title}” has been saved.", "success")
+            return redirect(url_for("programme.courses"))
     return render_form("admin/course_form.html", form=form, course=course)
 
 
 @bp.route("/sessions")
 @admin_only
 def sessions():
-    show = request.args.get("show", "upcoming")
+    show = request.args.get("show", "upcoming")  # anything but "past" shows what is coming up
     query = sa.select(CourseSession).join(CourseSession.course)
     if show == "past":
         query = query.where(CourseSession.starts_at <= now()).order_by(CourseSession.starts_at.desc())
@@ -121,61 +104,53 @@ def new_session():
     form = _session_form()
     if request.method == "GET":
         form.prefill()
-        course = db.session.get(Course, request.args.get("course", type=int) or 0)
+        course_id = request.args.get("course", type=int) or 0
+        course = db.session.get(Course, course_id) if 0 < course_id <= MAX_ID else None
         if course is not None:
             form.course_id.data = str(course.id)
             form.delivery_mode.data = course.delivery_mode.value
     if form.validate_on_submit() and (details := form.session_details()) is not None:
-        try:
+        with domain_errors(form):
             session = create_session(details, by=current_user, now=now())
-        except ProgrammeError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash("The session has been added to the programme.", "success")
             return redirect(url_for("catalogue.detail", session_id=session.id))
     return render_form("admin/session_form.html", form=form, session=None)
 
 
-@bp.route("/sessions/<int:session_id>/edit", methods=["GET", "POST"])
+@bp.route("/sessions/<id:session_id>/edit", methods=["GET", "POST"])
 @admin_only
 def edit_session(session_id: int):
-    session = db.session.get(CourseSession, session_id) or abort(404)
+    session = get_or_404(CourseSession, session_id)
     form = _session_form()
     if request.method == "GET":
         form.load_session(session)
     if form.validate_on_submit() and (details := form.session_details()) is not None:
-        try:
+        with domain_errors(form):
             promoted = booking_services.edit_session(session, details, by=current_user, now=now())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
-            extra = f" {len(promoted)} people waiting have been confirmed and told." if promoted else ""
+            extra = ""
+            if promoted:
+                extra = (
+                    f" {plural(len(promoted), 'person', 'people')} waiting "
+                    f"{plural_word(len(promoted), 'has', 'have')} been confirmed and told."
+                )
             flash(f"The session has been saved.{extra}", "success")
             return redirect(url_for("catalogue.detail", session_id=session.id))
     return render_form("admin/session_form.html", form=form, session=session)
 
 
-@bp.route("/sessions/<int:session_id>/cancel", methods=["GET", "POST"])
+@bp.route("/sessions/<id:session_id>/cancel", methods=["GET", "POST"])
 @admin_only
 def cancel(session_id: int):
-    session = db.session.get(CourseSession, session_id) or abort(404)
+    session = get_or_404(CourseSession, session_id)
     form = CancelSessionForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             told = booking_services.cancel_session(
                 session, reason=form.reason.data, by=current_user, now=now()
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(
-                f"The session has been cancelled. {told} people booked or waiting have been told.",
+                f"The session has been cancelled. {plural(told, 'person', 'people')} booked or waiting "
+                f"{plural_word(told, 'has', 'have')} been told.",
                 "success",
             )
             return redirect(url_for("catalogue.detail", session_id=session.id))

@@ -10,7 +10,6 @@ from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
     DecimalField,
     IntegerField,
     SelectField,
@@ -22,8 +21,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from lms.accounts.models import Role, User, UserRole
-from lms.core.formatting import format_money
-from lms.core.forms import Money, options, strip
+from lms.core.formatting import format_pounds_plain
+from lms.core.forms import DateField, Money, options, strip
 from lms.core.timezones import InvalidLocalTime, london_to_utc, to_london
 from lms.courses.models import Course, CourseLevel, DeliveryMode, Topic
 from lms.courses.services import CatalogueFilter, CourseDetails, SessionDetails
@@ -106,10 +105,11 @@ class CourseForm(FlaskForm):
         if not field.data and not self.new_topic.data:
             raise ValidationError("Choose a topic, or type a new one.")
 
-    def course_details(self, topic_id: int) -> CourseDetails:
+    def course_details(self) -> CourseDetails:
+        """The details on the form; a topic typed in is added by the service (topic_id 0 until then)."""
         return CourseDetails(
             title=self.title.data,
-            topic_id=topic_id,
+            topic_id=0 if self.new_topic.data else int(self.topic_id.data),
             description=self.description.data,
             target_audience=self.target_audience.data,
             level=CourseLevel(self.level.data),
@@ -144,6 +144,9 @@ def course_choices() -> list[SelectChoice]:
 
 
 class SessionForm(FlaskForm):
+    # Where the programme's errors about a session's details are shown on this form.
+    error_fields = {"starts_at": "date", "ends_at": "end_time", "cost": "cost", "course_id": "course_id"}
+
     course_id = SelectField("Course", [InputRequired("Choose a course.")], choices=[])
     date = DateField("Date", [InputRequired("Enter the date, for example 14/05/2026.")])
     start_time = TimeField("Starts (UK time)", [InputRequired("Enter the start time, for example 09:30.")])
@@ -229,7 +232,7 @@ class SessionForm(FlaskForm):
         self.trainer_id.data = str(session.trainer_id) if session.trainer_id else ""
         self.places.data = session.places
         self.overbook_percent.data = session.overbook_percent
-        self.cost.data = format_money(session.cost_pence).replace("£", "").replace(",", "")
+        self.cost.data = format_pounds_plain(session.cost_pence)
 
 
 class CancelSessionForm(FlaskForm):

@@ -94,7 +94,7 @@ class CourseSession(db.Model):
     trainer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"), index=True)
     places: Mapped[int]
     overbook_percent: Mapped[int]
-    cost_pence: Mapped[int] = mapped_column(default=0)
+    cost_pence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     status: Mapped[SessionStatus] = mapped_column(enum_column(SessionStatus), default=SessionStatus.SCHEDULED)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
@@ -129,6 +129,11 @@ class CourseSession(db.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.status is SessionStatus.CANCELLED
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Still to run (or running): it can be edited, cancelled, and its bookings changed."""
+        return self.status is SessionStatus.SCHEDULED
 
     def has_started(self, now: datetime) -> bool:
         return now >= self.starts_at

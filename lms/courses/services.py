@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
 
 from lms.accounts.models import Role, User
 from lms.core.audit import log_action
+from lms.core.calendar import EARLIEST_DATE, LATEST_DATE
 from lms.core.errors import DomainError
-from lms.core.timezones import end_of_london_day, start_of_london_day
+from lms.core.permissions import require_role
+from lms.core.timezones import end_of_london_day, london_date, start_of_london_day
 from lms.courses.models import (
     Course,
     CourseLevel,
@@ -21,6 +23,8 @@ from lms.courses.models import (
     Topic,
 )
 from lms.extensions import db
+
+MAX_SESSION_LENGTH = timedelta(days=7)
 
 
 class ProgrammeError(DomainError):
@@ -59,6 +63,7 @@ class SessionDetails:
 
 def find_or_create_topic(name: str, *, by: User | None, now: datetime) -> Topic:
     """The topic with this name, created if it is new."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can change the programme.")
     name = " ".join(name.split())
     if not name:
         raise ProgrammeError("Give the topic a name.", field="topic")
@@ -98,6 +103,7 @@ def _apply_course(course: Course, details: CourseDetails) -> None:
 
 def create_course(details: CourseDetails, *, by: User | None, now: datetime) -> Course:
     """Add a course to the programme."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can change the programme.")
     course = Course(created_at=now)
     _apply_course(course, details)
     db.session.add(course)
@@ -108,6 +114,7 @@ def create_course(details: CourseDetails, *, by: User | None, now: datetime) -> 
 
 def update_course(course: Course, details: CourseDetails, *, by: User, now: datetime) -> None:
     """Change a course's description, audience, level, mode, duration or provider."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can change the programme.")
     _apply_course(course, details)
     db.session.flush()
     log_action("lms.course.updated", subject=course, actor=by, now=now)
@@ -121,12 +128,21 @@ def _valid_link(link: str) -> bool:
     return parsed.scheme == "https" and bool(parsed.netloc)
 
 
-def _apply_session(session: CourseSession, details: SessionDetails) -> None:
+def fill_session(session: CourseSession, details: SessionDetails) -> None:
+    """Check a session's details and copy them onto the row. Not an operation on its own: it writes no
+    audit entry and knows nothing of bookings. create_session uses it, and so does
+    lms.bookings.services.edit_session, the one way to change a session that has bookings."""
     course = db.session.get(Course, details.course_id)
     if course is None:
         raise ProgrammeError("Choose a course from the list.", field="course_id")
+    if not EARLIEST_DATE <= london_date(details.starts_at) <= LATEST_DATE:
+        raise ProgrammeError(
+            f"Enter a date between {EARLIEST_DATE.year} and {LATEST_DATE.year}.", field="starts_at"
+        )
     if details.ends_at <= details.starts_at:
         raise ProgrammeError("The session must end after it starts.", field="ends_at")
+    if details.ends_at - details.starts_at > MAX_SESSION_LENGTH:
+        raise ProgrammeError("A session can last at most a week. Add separate sessions.", field="ends_at")
     if details.places < 1:
         raise ProgrammeError("A session needs at least one place.", field="places")
     if not 0 <= details.overbook_percent <= 100:
@@ -157,40 +173,28 @@ def _apply_session(session: CourseSession, details: SessionDetails) -> None:
     session.cost_pence = details.cost_pence
 
 
+def save_course(
+    course: Course | None, details: CourseDetails, *, new_topic: str | None, by: User | None, now: datetime
+) -> Course:
+    """Add a course, or change one; a topic typed in on the form is added with it."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can change the programme.")
+    if new_topic:
+        details.topic_id = find_or_create_topic(new_topic, by=by, now=now).id
+    if course is None:
+        return create_course(details, by=by, now=now)
+    update_course(course, details, by=by, now=now)
+    return course
+
+
 def create_session(details: SessionDetails, *, by: User | None, now: datetime) -> CourseSession:
     """Commission a session of a course."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can change the programme.")
     session = CourseSession(status=SessionStatus.SCHEDULED, created_at=now, updated_at=now)
-    _apply_session(session, details)
+    fill_session(session, details)
     db.session.add(session)
     db.session.flush()
     log_action("lms.session.created", subject=session, actor=by, now=now)
     return session
-
-
-def update_session(session: CourseSession, details: SessionDetails, *, by: User, now: datetime) -> None:
-    """Change a scheduled session's time, place, trainer, places or cost."""
-    if session.status is not SessionStatus.SCHEDULED:
-        raise ProgrammeError(f"This session is {session.status.title.lower()} and can no longer be changed.")
-    before = {"places": session.places, "starts_at": session.starts_at.isoformat()}
-    _apply_session(session, details)
-    session.updated_at = now
-    db.session.flush()
-    after = {"places": session.places, "starts_at": session.starts_at.isoformat()}
-    log_action("lms.session.updated", subject=session, actor=by, now=now, before=before, after=after)
-
-
-def cancel_session(session: CourseSession, *, reason: str, by: User, now: datetime) -> None:
-    """The partnership cancels a session."""
-    if session.status is not SessionStatus.SCHEDULED:
-        raise ProgrammeError(f"This session is already {session.status.title.lower()}.")
-    if not reason.strip():
-        raise ProgrammeError("Say why the session is cancelled.", field="reason")
-    session.status = SessionStatus.CANCELLED
-    session.cancelled_at = now
-    session.cancel_reason = reason.strip()
-    session.updated_at = now
-    db.session.flush()
-    log_action("lms.session.cancelled", subject=session, actor=by, now=now, reason=reason.strip())
 
 
 # The catalogue --------------------------------------------------------------------------------

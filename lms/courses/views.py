@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template
 from flask_login import current_user
 
 from lms.accounts.models import Role
 from lms.bookings.models import BookingStatus
-from lms.bookings.rules import bookings_close_at, bookings_closed_for, late_from
+from lms.bookings.rules import bookings_close_at, bookings_closed_for
 from lms.bookings.services import count_bookings, live_booking, places_left, waiting_position
 from lms.core.access import signed_in
 from lms.core.clock import now
 from lms.core.forms import ButtonForm
-from lms.core.web import page_number
+from lms.core.web import filters_from_query, get_or_404, page_number, query_args
 from lms.courses.forms import CatalogueFilterForm, topic_choices
 from lms.courses.models import CourseSession
 from lms.courses.services import catalogue_query
@@ -25,20 +25,19 @@ PAGE_SIZE = 20
 @bp.route("/")
 @signed_in
 def index():
-    form = CatalogueFilterForm(request.args)
+    form = CatalogueFilterForm(formdata=None)
     form.topic.choices = topic_choices("Any topic")
-    page = None
-    if form.validate():
-        query = catalogue_query(form.filters(), now=now())
-        page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    filters_from_query(form)
+    query = catalogue_query(form.filters(), now=now())
+    page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
+    args = query_args()
     return render_template("courses/catalogue.html", form=form, page=page, args=args)
 
 
-@bp.route("/<int:session_id>")
+@bp.route("/<id:session_id>")
 @signed_in
 def detail(session_id: int):
-    session = db.session.get(CourseSession, session_id) or abort(404)
+    session = get_or_404(CourseSession, session_id)
     moment = now()
     is_staff = current_user.has_role(Role.LND_ADMIN) or session.trainer_id == current_user.id
     booking = live_booking(session, current_user)
@@ -53,6 +52,5 @@ def detail(session_id: int):
         waiting=count_bookings(session, BookingStatus.WAITING),
         closes_at=bookings_close_at(session),
         closed=bookings_closed_for(session, current_user, moment),
-        late_from=late_from(session),
         button=ButtonForm(),
     )

@@ -70,12 +70,10 @@ class QuestionsForm(FlaskForm):
             drafts.append(QuestionDraft(slug(text), text[:500], QuestionKind.TEXT, required=not optional))
         return drafts
 
-    def load(self, question_set: QuestionSet) -> None:
-        rated = [q.text for q in question_set.questions if q.kind is QuestionKind.RATING]
+    def load(self, questions) -> None:
+        rated = [q.text for q in questions if q.kind is QuestionKind.RATING]
         free = [
-            q.text + ("" if q.required else " (optional)")
-            for q in question_set.questions
-            if q.kind is QuestionKind.TEXT
+            q.text + ("" if q.required else " (optional)") for q in questions if q.kind is QuestionKind.TEXT
         ]
         self.rated.data = "\n".join(rated)
         self.free_text.data = "\n".join(free)

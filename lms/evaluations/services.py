@@ -64,14 +64,26 @@ DEFAULT_QUESTIONS = (
 # Question sets --------------------------------------------------------------------------------
 
 
-def current_question_set(course: Course, *, now: datetime) -> QuestionSet:
-    """The questions new evaluations of this course use; the partnership's defaults at first."""
-    latest = db.session.scalar(
+def latest_question_set(course: Course) -> QuestionSet | None:
+    """The questions new evaluations of this course use, if the course has any yet (reads only)."""
+    return db.session.scalar(
         sa.select(QuestionSet).where(QuestionSet.course_id == course.id).order_by(QuestionSet.version.desc())
     )
+
+
+def current_question_set(course: Course, *, now: datetime) -> QuestionSet:
+    """The questions new evaluations of this course use, made from the partnership's defaults the
+    first time they are needed (writes: call it from a state-changing request or a job)."""
+    latest = latest_question_set(course)
     if latest is not None:
         return latest
     return _new_question_set(course, DEFAULT_QUESTIONS, version=1, by=None, now=now)
+
+
+def questions_shown(course: Course) -> tuple:
+    """The questions L&D see for a course: its latest set, or the defaults it will get."""
+    latest = latest_question_set(course)
+    return tuple(latest.questions) if latest is not None else DEFAULT_QUESTIONS
 
 
 def _new_question_set(course, drafts, *, version: int, by: User | None, now: datetime) -> QuestionSet:
@@ -139,18 +151,27 @@ def pending_evaluations(user: User) -> list[Booking]:
     )
 
 
+def why_cannot_evaluate(booking: Booking, by: User) -> str | None:
+    """Why `by` may not evaluate this booking now, or None when they may."""
+    if not booking.belongs_to(by):
+        return "You can only evaluate your own sessions."
+    if booking.attendance is Attendance.NO_SHOW:
+        return "You were recorded as not attending this session, so there is nothing to evaluate."
+    if not can_evaluate(booking):
+        return "This session cannot be evaluated until its register is closed."
+    if evaluation_of(booking) is not None:
+        return "You have already evaluated this session. An evaluation cannot be changed."
+    return None
+
+
 def check_can_evaluate(booking: Booking, by: User) -> None:
     """Raise, with the reason, unless `by` may evaluate this booking now."""
+    reason = why_cannot_evaluate(booking, by)
+    if reason is None:
+        return
     if not booking.belongs_to(by):
-        raise PermissionDenied("You can only evaluate your own sessions.")
-    if booking.attendance is Attendance.NO_SHOW or not can_evaluate(booking):
-        if booking.attendance is Attendance.NO_SHOW:
-            raise EvaluationError(
-                "You were recorded as not attending this session, so there is nothing to evaluate."
-            )
-        raise EvaluationError("This session cannot be evaluated until its register is closed.")
-    if evaluation_of(booking) is not None:
-        raise EvaluationError("You have already evaluated this session. An evaluation cannot be changed.")
+        raise PermissionDenied(reason)
+    raise EvaluationError.conflict(reason)
 
 
 def _answer_for(question: Question, raw: str | None) -> Answer:
@@ -190,8 +211,7 @@ def submit_evaluation(
             "You have already evaluated this session. An evaluation cannot be changed."
         ) from exc
     log_action("lms.evaluation.submitted", subject=evaluation, actor=by, now=now, booking_id=booking.id)
-    if booking.attendance is Attendance.ATTENDED:
-        issue_certificate(booking, now=now)
+    award_certificate(booking, now=now)
     return evaluation
 
 
@@ -219,6 +239,7 @@ def request_evaluation(booking: Booking, *, now: datetime) -> bool:
 
 def request_evaluations(session: CourseSession, *, now: datetime) -> int:
     """When the register closes, everyone who attended is asked to evaluate."""
+    current_question_set(session.course, now=now)
     bookings = db.session.scalars(
         sa.select(Booking).where(Booking.session_id == session.id, Booking.status == BookingStatus.CONFIRMED)
     ).all()
@@ -284,11 +305,23 @@ def issue_certificate(booking: Booking, *, now: datetime) -> Certificate:
     return certificate
 
 
-def certificate_for(booking: Booking, user: User, *, now: datetime) -> Certificate:
+def award_certificate(booking: Booking, *, now: datetime) -> Certificate | None:
+    """Issue the certificate once it is earned (full attendance and an evaluation); None until then."""
+    if not booking.earns_certificate or evaluation_of(booking) is None:
+        return None
+    return issue_certificate(booking, now=now)
+
+
+def certificate_available(booking: Booking, evaluation: Evaluation | None) -> bool:
+    """The one certificate rule pages ask: full attendance and a submitted evaluation."""
+    return booking.earns_certificate and evaluation is not None
+
+
+def certificate_for(booking: Booking, user: User) -> Certificate:
     """The certificate `user` may download for `booking`, or an error saying what is missing."""
     if not booking.belongs_to(user):
         raise PermissionDenied("You can only download your own certificates.")
-    if booking.attendance is not Attendance.ATTENDED or booking.status is not BookingStatus.CONFIRMED:
+    if not booking.earns_certificate:
         raise EvaluationError(
             "Certificates are for delegates recorded as attending the whole session. "
             "If the register is wrong, contact the L&D team."
@@ -297,7 +330,10 @@ def certificate_for(booking: Booking, user: User, *, now: datetime) -> Certifica
         raise EvaluationError(
             "Complete the evaluation of this session to download your certificate.", field="evaluation"
         )
-    return issue_certificate(booking, now=now)
+    certificate = certificate_of(booking)
+    if certificate is None:
+        raise EvaluationError.not_found("This certificate has not been issued. Contact the L&D team.")
+    return certificate
 
 
 def find_certificate(number: str) -> Certificate | None:

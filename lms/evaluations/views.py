@@ -10,9 +10,8 @@ from lms.accounts.models import Role
 from lms.bookings.models import Attendance, Booking, BookingStatus
 from lms.core.access import public, roles_required, signed_in
 from lms.core.clock import now
-from lms.core.errors import DomainError
 from lms.core.timezones import london_date
-from lms.core.web import download, render_form, show_error
+from lms.core.web import MAX_ID, domain_errors, download, get_or_404, render_form
 from lms.courses.models import Course, CourseSession
 from lms.evaluations.forms import QuestionsForm, VerifyForm, answers_from, evaluation_form
 from lms.evaluations.models import QuestionSet
@@ -24,15 +23,16 @@ from lms.evaluations.pdf import (
     render_transcript,
 )
 from lms.evaluations.services import (
-    EvaluationError,
+    certificate_available,
     certificate_for,
     certificate_of,
-    check_can_evaluate,
-    current_question_set,
     evaluation_of,
     find_certificate,
+    latest_question_set,
+    questions_shown,
     replace_questions,
     submit_evaluation,
+    why_cannot_evaluate,
 )
 from lms.extensions import db, limiter
 
@@ -40,49 +40,43 @@ bp = Blueprint("evaluations", __name__)
 
 
 def _own_booking_or_404(booking_id: int) -> Booking:
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or not booking.belongs_to(current_user):
+    booking = get_or_404(Booking, booking_id)
+    if not booking.belongs_to(current_user):
         abort(404)
     return booking
 
 
-@bp.route("/evaluations/<int:booking_id>", methods=["GET", "POST"])
+@bp.route("/evaluations/<id:booking_id>", methods=["GET", "POST"])
 @signed_in
 def evaluate(booking_id: int):
     booking = _own_booking_or_404(booking_id)
     if evaluation_of(booking) is not None:
         flash("You have already evaluated this session. Thank you.", "info")
         return redirect(url_for("evaluations.record"))
-    question_set = current_question_set(booking.session.course, now=now())
+    question_set = latest_question_set(booking.session.course)
+    # Say at once why this booking cannot be evaluated, rather than after the form is filled.
+    refusal = why_cannot_evaluate(booking, current_user) or (
+        None if question_set else "This session's evaluation is not ready yet. Try again later."
+    )
+    if refusal:
+        flash(refusal, "error")
+        return redirect(url_for("evaluations.record"))
     if request.method == "POST":
-        posted = db.session.get(QuestionSet, request.form.get("question_set_id", type=int) or 0)
-        if posted is not None and posted.course_id == booking.session.course_id:
-            question_set = posted
+        posted = request.form.get("question_set_id", type=int) or 0
+        earlier = db.session.get(QuestionSet, posted) if 0 < posted <= MAX_ID else None
+        if earlier is not None and earlier.course_id == booking.session.course_id:
+            question_set = earlier
     form = evaluation_form(question_set)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             submit_evaluation(
                 booking, question_set, answers_from(form, question_set), by=current_user, now=now()
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
-            if booking.attendance is Attendance.ATTENDED:
+            if booking.earns_certificate:
                 flash("Thank you. Your certificate is ready to download.", "success")
             else:
                 flash("Thank you for your evaluation.", "success")
             return redirect(url_for("evaluations.record"))
-    elif request.method == "GET":
-        try:
-            # Say at once why this booking cannot be evaluated, rather than after the form is filled.
-            check_can_evaluate(booking, current_user)
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-            return redirect(url_for("evaluations.record"))
-        db.session.commit()  # the course's first question set, if it was just made
     return render_form("evaluations/evaluate.html", form=form, booking=booking, question_set=question_set)
 
 
@@ -103,22 +97,17 @@ def _certificate_data(certificate) -> CertificateData:
     )
 
 
-@bp.route("/certificates/<int:booking_id>.pdf")
+@bp.route("/certificates/<id:booking_id>.pdf")
 @signed_in
 def certificate(booking_id: int):
     booking = _own_booking_or_404(booking_id)
-    try:
-        issued = certificate_for(booking, current_user, now=now())
-    except EvaluationError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        if error.field == "evaluation":
-            return redirect(url_for("evaluations.evaluate", booking_id=booking.id))
-        return redirect(url_for("evaluations.record"))
-    db.session.commit()
-    return download(
-        render_certificate(_certificate_data(issued)), "application/pdf", f"certificate-{issued.number}.pdf"
-    )
+    with domain_errors():
+        issued = certificate_for(booking, current_user)
+        pdf = render_certificate(_certificate_data(issued))
+        return download(pdf, "application/pdf", f"certificate-{issued.number}.pdf")
+    if booking.earns_certificate and evaluation_of(booking) is None:
+        return redirect(url_for("evaluations.evaluate", booking_id=booking.id))
+    return redirect(url_for("evaluations.record"))
 
 
 def _attended_bookings(user) -> list[Booking]:
@@ -140,7 +129,8 @@ def _attended_bookings(user) -> list[Booking]:
 @signed_in
 def record():
     rows = [(b, evaluation_of(b), certificate_of(b)) for b in _attended_bookings(current_user)]
-    total = sum(b.session.course.duration_minutes for b, _, _ in rows)
+    rows = [(b, e, c, certificate_available(b, e)) for b, e, c in rows]
+    total = sum(b.session.course.duration_minutes for b, *_ in rows)
     return render_template("evaluations/record.html", rows=rows, total_minutes=total)
 
 
@@ -192,23 +182,17 @@ def verify_number(number: str):
     return render_template("evaluations/verify.html", form=form, certificate=found, checked=True), status
 
 
-@bp.route("/admin/programme/courses/<int:course_id>/evaluation", methods=["GET", "POST"])
+@bp.route("/admin/programme/courses/<id:course_id>/evaluation", methods=["GET", "POST"])
 @roles_required(Role.LND_ADMIN)
 def questions(course_id: int):
-    course = db.session.get(Course, course_id) or abort(404)
-    current = current_question_set(course, now=now())
+    course = get_or_404(Course, course_id)
+    current = latest_question_set(course)
     form = QuestionsForm()
     if request.method == "GET":
-        form.load(current)
-        db.session.commit()
+        form.load(questions_shown(course))
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             new_set = replace_questions(course, form.drafts(), by=current_user, now=now())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(
                 f"Saved as version {new_set.version}. Evaluations already given keep their questions.",
                 "success",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, TextAreaField
+from wtforms import SelectField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from lms.core.forms import MultiCheckboxField, options, strip
+from lms.core.forms import DateField, MultiCheckboxField, options, strip
 from lms.finance.models import ChargeStatus, WaiverReason
 
 

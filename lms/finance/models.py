@@ -40,7 +40,7 @@ class WaiverReason(TitledEnum):
 
 
 class InvoiceStatus(TitledEnum):
-    DRAFT = ("draft", "Draft")
+    # An invoice exists only once issued: a run previews, then issues, with no draft in between.
     ISSUED = ("issued", "Issued")
     PAID = ("paid", "Paid")
     CREDITED = ("credited", "Credited")
@@ -72,6 +72,15 @@ class Charge(db.Model):
         sa.CheckConstraint("amount_pence > 0", name="amount_positive"),
         sa.Index("ix_charge_status_date", "status", "session_date"),
     )
+
+    @property
+    def can_waive(self) -> bool:
+        """Only a charge not yet invoiced can be waived."""
+        return self.status is ChargeStatus.RAISED
+
+    @property
+    def is_waived(self) -> bool:
+        return self.status is ChargeStatus.WAIVED
 
 
 class DocumentCounter(db.Model):
@@ -110,9 +119,9 @@ class Invoice(db.Model):
     bill_to_email: Mapped[str | None] = mapped_column(sa.String(254))
     bill_to_address: Mapped[str | None] = mapped_column(sa.Text)
     purchase_order: Mapped[str | None] = mapped_column(sa.String(100))
-    net_pence: Mapped[int]
-    vat_pence: Mapped[int]
-    total_pence: Mapped[int]
+    net_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    vat_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    total_pence: Mapped[int] = mapped_column(sa.BigInteger)
     vat_rate_percent: Mapped[int]
 
     agency: Mapped[Agency] = relationship()
@@ -128,6 +137,18 @@ class Invoice(db.Model):
 
     def is_overdue(self, today: date) -> bool:
         return self.status is InvoiceStatus.ISSUED and today > self.due_on
+
+    @property
+    def can_mark_paid(self) -> bool:
+        """Only an issued invoice can be marked paid."""
+        return self.status is InvoiceStatus.ISSUED
+
+    @property
+    def can_credit(self) -> bool:
+        """An issued or paid invoice can be credited while some of its lines are not yet credited."""
+        return self.status in (InvoiceStatus.ISSUED, InvoiceStatus.PAID) and any(
+            line.credit_line is None for line in self.lines
+        )
 
     @property
     def credited_pence(self) -> int:
@@ -170,9 +191,9 @@ class CreditNote(db.Model):
     issued_on: Mapped[date]
     reason: Mapped[str] = mapped_column(sa.Text)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
-    net_pence: Mapped[int]
-    vat_pence: Mapped[int]
-    total_pence: Mapped[int]
+    net_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    vat_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    total_pence: Mapped[int] = mapped_column(sa.BigInteger)
 
     invoice: Mapped[Invoice] = relationship(back_populates="credit_notes")
     lines: Mapped[list[CreditNoteLine]] = relationship(
@@ -205,7 +226,7 @@ class Budget(db.Model):
     __tablename__ = "budget"
 
     financial_year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    allocated_pence: Mapped[int]
+    allocated_pence: Mapped[int] = mapped_column(sa.BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
 

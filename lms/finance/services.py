@@ -33,6 +33,7 @@ from lms.finance.models import (
     InvoiceStatus,
     WaiverReason,
 )
+from lms.finance.vat import vat_on
 from lms.messages.services import queue_message
 
 
@@ -142,8 +143,8 @@ def waive_charge(charge: Charge, reason: WaiverReason, note: str, *, by: User, n
     """L&D waive an unbilled charge for a reason; who and when are kept."""
     if not by.has_role(Role.LND_ADMIN):
         raise PermissionDenied("Only the L&D team can waive a charge.")
-    if charge.status is not ChargeStatus.RAISED:
-        raise FinanceError(f"This charge is {charge.status.title.lower()}, so it cannot be waived.")
+    if not charge.can_waive:
+        raise FinanceError.conflict(f"This charge is {charge.status.title.lower()}, so it cannot be waived.")
     if reason is WaiverReason.OTHER and not note.strip():
         raise FinanceError("Say why the charge is waived.", field="note")
     charge.status = ChargeStatus.WAIVED
@@ -186,10 +187,6 @@ def _next_number(kind: str, year: int) -> int:
 
 def document_number(prefix: str, year: int, sequence: int) -> str:
     return f"{prefix}{year % 100:02d}{(year + 1) % 100:02d}-{sequence:04d}"
-
-
-def vat_for(net_pence: int, rate_percent: int) -> int:
-    return (net_pence * rate_percent + 50) // 100
 
 
 # The invoice run ------------------------------------------------------------------------------
@@ -284,7 +281,7 @@ def _issue_invoice(
     agency = bill.agency
     today = london_date(now)
     net = bill.net_pence
-    vat = vat_for(net, config["VAT_RATE_PERCENT"])
+    vat = vat_on(net, config["VAT_RATE_PERCENT"])
     invoice = Invoice(
         number=document_number(config["INVOICE_PREFIX"], year, sequence),
         financial_year=year,
@@ -340,8 +337,10 @@ def mark_paid(invoice: Invoice, *, by: User, now: datetime) -> None:
     """Finance records that the agency paid."""
     if not by.has_role(Role.FINANCE):
         raise PermissionDenied("Only finance can record payments.")
-    if invoice.status is not InvoiceStatus.ISSUED:
-        raise FinanceError(f"This invoice is {invoice.status.title.lower()}, so it cannot be marked paid.")
+    if not invoice.can_mark_paid:
+        raise FinanceError.conflict(
+            f"This invoice is {invoice.status.title.lower()}, so it cannot be marked paid."
+        )
     invoice.status = InvoiceStatus.PAID
     invoice.paid_at = now
     db.session.flush()
@@ -366,7 +365,7 @@ def issue_credit_note(
     year = financial_year_of(london_date(now), config["FINANCIAL_YEAR_START"])
     sequence = _next_number("credit_note", year)
     net = sum(line.amount_pence for line in chosen)
-    vat = vat_for(net, invoice.vat_rate_percent)
+    vat = vat_on(net, invoice.vat_rate_percent)
     note = CreditNote(
         number=document_number("CN", year, sequence),
         financial_year=year,

@@ -5,18 +5,26 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lms.accounts.models import Agency, Role
 from lms.bookings.models import Booking
 from lms.core.access import roles_required, signed_in
 from lms.core.clock import now
-from lms.core.errors import DomainError
 from lms.core.financial_year import financial_year_bounds, financial_year_of
+from lms.core.formatting import format_money, format_range, plural
 from lms.core.forms import ButtonForm, options
 from lms.core.timezones import london_date
-from lms.core.web import download, page_number, render_form, show_error
+from lms.core.web import (
+    domain_errors,
+    download,
+    filters_from_query,
+    get_or_404,
+    page_number,
+    query_args,
+    render_form,
+)
 from lms.extensions import db
 from lms.finance.documents import DocumentLine, InvoiceDocument, Party, invoices_csv, render_invoice
 from lms.finance.forms import CreditNoteForm, FilterForm, PeriodForm, WaiverForm
@@ -37,11 +45,10 @@ finance_only = roles_required(Role.FINANCE)
 
 
 def _filters() -> FilterForm:
-    form = FilterForm(request.args)
+    form = FilterForm(formdata=None)
     agencies = db.session.scalars(sa.select(Agency).order_by(Agency.name)).all()
     form.agency.choices = options([("", "Every agency"), *[(a.id, a.name) for a in agencies]])
-    form.validate()
-    return form
+    return filters_from_query(form)
 
 
 def _this_year() -> tuple[date, date]:
@@ -88,25 +95,20 @@ def charges():
     if form.status.data:
         query = query.where(Charge.status == ChargeStatus(form.status.data))
     page = db.paginate(query, page=page_number(), per_page=50, error_out=False)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = query_args()
     return render_template("finance/charges.html", form=form, page=page, args=args)
 
 
-@bp.route("/charges/<int:charge_id>/waive", methods=["GET", "POST"])
+@bp.route("/charges/<id:charge_id>/waive", methods=["GET", "POST"])
 @roles_required(Role.LND_ADMIN)
 def waive(charge_id: int):
-    charge = db.session.get(Charge, charge_id) or abort(404)
+    charge = get_or_404(Charge, charge_id)
     form = WaiverForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             waive_charge(
                 charge, WaiverReason(form.reason.data), form.note.data or "", by=current_user, now=now()
             )
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(f"The charge to {charge.booking.user.full_name} has been waived.", "success")
             return redirect(url_for("finance.charges"))
     return render_form("finance/waive.html", form=form, charge=charge)
@@ -115,29 +117,26 @@ def waive(charge_id: int):
 @bp.route("/run", methods=["GET", "POST"])
 @finance_only
 def run():
-    form = PeriodForm()
+    # A link may carry the period (?start=...&end=...); a date that does not parse is shown beside its field.
+    form = PeriodForm(formdata=request.args or None) if request.method == "GET" else PeriodForm()
     if request.method == "GET":
         start, end = _this_year()
-        form.start.data = request.args.get("start", type=date.fromisoformat) or start
-        form.end.data = request.args.get("end", type=date.fromisoformat) or min(end, london_date(now()))
+        for field in (form.start, form.end):
+            field.errors = list(field.process_errors)
+        form.start.data = form.start.data or start
+        form.end.data = form.end.data or min(end, london_date(now()))
     preview = None
     if request.method == "POST" and form.validate_on_submit():
-        try:
+        with domain_errors(form):
             invoices = run_invoicing(form.start.data, form.end.data, by=current_user, now=now())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             if invoices:
-                flash(
-                    f"{len(invoices)} invoices issued, {invoices[0].number} to {invoices[-1].number}.",
-                    "success",
-                )
+                issued = plural(len(invoices), "invoice")
+                numbers = format_range(invoices[0].number, invoices[-1].number)
+                flash(f"{issued} issued, {numbers}.", "success")
             else:
                 flash("There was nothing to invoice in that period.", "info")
             return redirect(url_for("finance.invoices"))
-    if form.start.data and form.end.data and form.end.data >= form.start.data:
+    if not form.errors and form.start.data and form.end.data and form.end.data >= form.start.data:
         preview = preview_invoice_run(form.start.data, form.end.data)
     return render_form("finance/run.html", form=form, preview=preview)
 
@@ -154,24 +153,24 @@ def invoices():
     if form.end.data:
         query = query.where(Invoice.issued_on <= form.end.data)
     page = db.paginate(query, page=page_number(), per_page=50, error_out=False)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = query_args()
     return render_template("finance/invoices.html", form=form, page=page, args=args, today=london_date(now()))
 
 
 def _credit_form(invoice: Invoice) -> CreditNoteForm:
     form = CreditNoteForm()
     form.lines.choices = [
-        (line.id, f"{line.delegate_name}, {line.course_title}, {line.amount_pence / 100:.2f}")
+        (line.id, f"{line.delegate_name}, {line.course_title}, {format_money(line.amount_pence)}")
         for line in invoice.lines
         if line.credit_line is None
     ]
     return form
 
 
-@bp.route("/invoices/<int:invoice_id>")
+@bp.route("/invoices/<id:invoice_id>")
 @finance_or_lnd
 def invoice(invoice_id: int):
-    found = db.session.get(Invoice, invoice_id) or abort(404)
+    found = get_or_404(Invoice, invoice_id)
     return render_form(
         "finance/invoice.html",
         invoice=found,
@@ -181,36 +180,25 @@ def invoice(invoice_id: int):
     )
 
 
-@bp.route("/invoices/<int:invoice_id>/paid", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/paid", methods=["POST"])
 @finance_only
 def paid(invoice_id: int):
-    found = db.session.get(Invoice, invoice_id) or abort(404)
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        mark_paid(found, by=current_user, now=now())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{found.number} is marked paid.", "success")
+    found = get_or_404(Invoice, invoice_id)
+    if ButtonForm().validate_on_submit():
+        with domain_errors():
+            mark_paid(found, by=current_user, now=now())
+            flash(f"{found.number} is marked paid.", "success")
     return redirect(url_for("finance.invoice", invoice_id=invoice_id))
 
 
-@bp.route("/invoices/<int:invoice_id>/credit", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>/credit", methods=["POST"])
 @finance_only
 def credit(invoice_id: int):
-    found = db.session.get(Invoice, invoice_id) or abort(404)
+    found = get_or_404(Invoice, invoice_id)
     form = _credit_form(found)
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             note = issue_credit_note(found, form.lines.data, form.reason.data, by=current_user, now=now())
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash(f"Credit note {note.number} issued against {found.number}.", "success")
             return redirect(url_for("finance.invoice", invoice_id=invoice_id))
     return render_form(
@@ -240,10 +228,10 @@ def _how_to_pay(reference: str) -> str:
     return current_app.config["PAYMENT_INSTRUCTIONS"].replace("{reference}", reference)
 
 
-@bp.route("/invoices/<int:invoice_id>.pdf")
+@bp.route("/invoices/<id:invoice_id>.pdf")
 @finance_or_lnd
 def invoice_pdf(invoice_id: int):
-    found = db.session.get(Invoice, invoice_id) or abort(404)
+    found = get_or_404(Invoice, invoice_id)
     document = InvoiceDocument(
         kind="Invoice",
         number=found.number,
@@ -261,14 +249,17 @@ def invoice_pdf(invoice_id: int):
         ],
         vat_rate_percent=found.vat_rate_percent,
         how_to_pay=_how_to_pay(found.number),
+        net_pence=found.net_pence,
+        vat_pence=found.vat_pence,
+        total_pence=found.total_pence,
     )
     return download(render_invoice(document), "application/pdf", f"{found.number}.pdf")
 
 
-@bp.route("/credit-notes/<int:note_id>.pdf")
+@bp.route("/credit-notes/<id:note_id>.pdf")
 @finance_or_lnd
 def credit_note_pdf(note_id: int):
-    note = db.session.get(CreditNote, note_id) or abort(404)
+    note = get_or_404(CreditNote, note_id)
     invoice = note.invoice
     document = InvoiceDocument(
         kind="Credit note",
@@ -293,6 +284,9 @@ def credit_note_pdf(note_id: int):
         how_to_pay="No payment is due on a credit note.",
         refers_to=invoice.number,
         note=note.reason,
+        net_pence=note.net_pence,
+        vat_pence=note.vat_pence,
+        total_pence=note.total_pence,
     )
     return download(render_invoice(document), "application/pdf", f"{note.number}.pdf")
 

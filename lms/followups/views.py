@@ -7,9 +7,7 @@ from flask_login import current_user
 
 from lms.core.access import signed_in
 from lms.core.clock import now
-from lms.core.errors import DomainError
-from lms.core.web import render_form, show_error
-from lms.extensions import db
+from lms.core.web import domain_errors, get_or_404, render_form
 from lms.followups.forms import FollowUpForm
 from lms.followups.models import FollowUp
 from lms.followups.services import submit_follow_up
@@ -17,11 +15,11 @@ from lms.followups.services import submit_follow_up
 bp = Blueprint("followups", __name__, url_prefix="/follow-ups")
 
 
-@bp.route("/<int:follow_up_id>", methods=["GET", "POST"])
+@bp.route("/<id:follow_up_id>", methods=["GET", "POST"])
 @signed_in
 def answer(follow_up_id: int):
-    follow_up = db.session.get(FollowUp, follow_up_id)
-    if follow_up is None or not follow_up.booking.belongs_to(current_user):
+    follow_up = get_or_404(FollowUp, follow_up_id)
+    if not follow_up.booking.belongs_to(current_user):
         abort(404)
     moment = now()
     if follow_up.submitted_at is not None or not follow_up.is_open(moment):
@@ -34,13 +32,8 @@ def answer(follow_up_id: int):
         return redirect(url_for("main.dashboard"))
     form = FollowUpForm()
     if form.validate_on_submit():
-        try:
+        with domain_errors(form):
             submit_follow_up(follow_up, form.answers(), by=current_user, now=moment)
-        except DomainError as error:
-            db.session.rollback()
-            show_error(form, error)
-        else:
-            db.session.commit()
             flash("Thank you. Your answers help the partnership improve its training.", "success")
             return redirect(url_for("main.dashboard"))
     return render_form("followups/answer.html", form=form, follow_up=follow_up)

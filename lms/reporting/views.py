@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Optional, ValidationError
 
 from lms.accounts.models import Role
 from lms.core.access import roles_required
 from lms.core.clock import now
 from lms.core.financial_year import financial_year_bounds, financial_year_label, financial_year_of
-from lms.core.formatting import format_money
-from lms.core.forms import Money, options
+from lms.core.formatting import format_money, format_period, format_pounds_plain, percent_value, pounds_value
+from lms.core.forms import DateField, Money, options
 from lms.core.timezones import london_date
-from lms.core.web import download, render_form
-from lms.extensions import db
+from lms.core.web import domain_errors, download, filters_from_query, query_args, render_form
 from lms.finance.services import set_budget
 from lms.reporting.export import table_response
 from lms.reporting.pdf import render_summary
@@ -28,6 +27,8 @@ from lms.reporting.results import (
     charge_figures,
     evaluation_results,
     follow_up_results,
+    summary_figures,
+    summary_statements,
 )
 from lms.reporting.utilisation import Dimension, utilisation
 
@@ -47,6 +48,11 @@ class ReportForm(FlaskForm):
             raise ValidationError("The end date must be on or after the start date.")
 
 
+def _report_form() -> ReportForm:
+    """The period and breakdown from the query string; a value that is not valid is shown and ignored."""
+    return filters_from_query(ReportForm(formdata=None))
+
+
 def _previous(day: date) -> date:
     try:
         return day.replace(year=day.year - 1)
@@ -60,15 +66,14 @@ def _period(form: ReportForm) -> tuple[date, date, str]:
     start, end = financial_year_bounds(year, setting)
     if form.start.data or form.end.data:
         start, end = form.start.data or start, form.end.data or end
-        return start, end, f"{start:%-d %B %Y} to {end:%-d %B %Y}"
+        return start, end, format_period(start, end)
     return start, end, financial_year_label(year)
 
 
 def _reports():
-    form = ReportForm(request.args)
-    valid = form.validate()
-    dimension = Dimension(form.by.data) if valid and form.by.data else Dimension.AGENCY
-    start, end, label = _period(form) if valid else _period(ReportForm(formdata=None))
+    form = _report_form()
+    dimension = Dimension(form.by.data) if form.by.data else Dimension.AGENCY
+    start, end, label = _period(form)
     moment = now()
     current = utilisation(dimension, start, end, now=moment)
     previous = utilisation(dimension, _previous(start), _previous(end), now=moment)
@@ -145,15 +150,12 @@ def utilisation_export(fmt: str):
 
 
 def _percent(value: float | None) -> float | str:
-    return "" if value is None else round(value * 100, 1)
+    shown = percent_value(value)
+    return "" if shown is None else shown
 
 
 def _slug(label: str) -> str:
     return label.replace("/", "-").replace(" ", "-")
-
-
-def pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f}%"
 
 
 def _year_and_period(form: ReportForm) -> tuple[int, date, date, str, tuple[date, date]]:
@@ -166,8 +168,7 @@ def _year_and_period(form: ReportForm) -> tuple[int, date, date, str, tuple[date
 @bp.route("/evaluations")
 @roles_required(Role.LND_ADMIN)
 def evaluations_report():
-    form = ReportForm(request.args)
-    form.validate()
+    form = _report_form()
     _, start, end, label, _ = _year_and_period(form)
     return render_template(
         "reporting/evaluations.html",
@@ -181,7 +182,7 @@ def evaluations_report():
 class BudgetForm(FlaskForm):
     allocated = StringField(
         "Budget allocated for the year (£)",
-        [InputRequired("Enter the budget in pounds."), Money()],
+        [InputRequired("Enter the budget in pounds."), Money(maximum_pence=100_000_000_000)],
         render_kw={"inputmode": "decimal"},
     )
 
@@ -189,20 +190,18 @@ class BudgetForm(FlaskForm):
 @bp.route("/budget", methods=["GET", "POST"])
 @roles_required(Role.LND_ADMIN, Role.FINANCE)
 def budget():
-    form = ReportForm(request.args)
-    form.validate()
+    form = _report_form()
     year, start, end, label, _ = _year_and_period(form)
     budget_form = BudgetForm()
     if budget_form.validate_on_submit():
-        if not current_user.has_role(Role.LND_ADMIN):
-            abort(403)
-        row = set_budget(year, budget_form.allocated.pence, by=current_user, now=now())
-        db.session.commit()
-        flash(f"The {financial_year_label(year)} budget is {format_money(row.allocated_pence)}.", "success")
-        return redirect(url_for("reports.budget", **request.args))
+        with domain_errors(budget_form):
+            row = set_budget(year, budget_form.allocated.pence, by=current_user, now=now())
+            amount = format_money(row.allocated_pence)
+            flash(f"The {financial_year_label(year)} budget is {amount}.", "success")
+            return redirect(url_for("reports.budget", **query_args(exclude=())))
     figures = budget_figures(year, start, end, now=now())
     if request.method == "GET" and figures.allocated is not None:
-        budget_form.allocated.data = f"{figures.allocated / 100:.2f}"
+        budget_form.allocated.data = format_pounds_plain(figures.allocated)
     return render_form(
         "reporting/budget.html",
         form=form,
@@ -219,74 +218,26 @@ def _summary(form: ReportForm):
     return annual_summary(year, label, start, end, previous, now=now())
 
 
-def _statements(summary) -> list[str]:
-    change = ""
-    if summary.change_points is not None:
-        direction = "up" if summary.change_points >= 0 else "down"
-        change = f", {direction} {abs(summary.change_points):.0f} points on the year before"
-    lines = [
-        f"{summary.sessions} sessions of {summary.modules} modules on {summary.topics} topics were delivered"
-        + (f" ({summary.cancelled} cancelled)." if summary.cancelled else "."),
-        f"{summary.places:,} places were offered and {summary.attended:,} delegates attended: "
-        f"{pct(summary.utilisation)} utilisation{change}.",
-    ]
-    if summary.elearning_completions:
-        lines.append(f"{summary.elearning_completions:,} eLearning modules were completed.")
-    if summary.evaluations:
-        lines.append(
-            f"{summary.evaluations:,} delegates evaluated their session; "
-            f"{pct(summary.understanding_high_share)} rated their understanding now High or Very high."
-        )
-    lines.append(
-        f"Non-attendance charges of {format_money(summary.charges.invoiced)} were invoiced "
-        f"({format_money(summary.charges.waived)} waived)."
-    )
-    if summary.budget.allocated is not None:
-        lines.append(
-            f"Of a training budget of {format_money(summary.budget.allocated)}, "
-            f"{format_money(summary.budget.spent)} was spent."
-        )
-    return lines
-
-
 @bp.route("/summary")
 @roles_required(Role.LND_ADMIN)
 def summary():
-    form = ReportForm(request.args)
-    form.validate()
+    form = _report_form()
     result = _summary(form)
     return render_template(
-        "reporting/summary.html", form=form, summary=result, statements=_statements(result)
+        "reporting/summary.html", form=form, summary=result, statements=summary_statements(result)
     )
 
 
 @bp.route("/summary.pdf")
 @roles_required(Role.LND_ADMIN)
 def summary_pdf():
-    form = ReportForm(request.args)
-    form.validate()
+    form = _report_form()
     result = _summary(form)
-    figures = [
-        ("Sessions delivered", str(result.sessions)),
-        ("Sessions cancelled", str(result.cancelled)),
-        ("Modules", str(result.modules)),
-        ("Topics", str(result.topics)),
-        ("Places offered", f"{result.places:,}"),
-        ("Delegates attended", f"{result.attended:,}"),
-        ("Utilisation", pct(result.utilisation)),
-        ("Utilisation the year before", pct(result.previous_utilisation)),
-        ("eLearning completions", f"{result.elearning_completions:,}"),
-        ("Evaluations", f"{result.evaluations:,}"),
-        ("Non-attendance invoiced", format_money(result.charges.invoiced)),
-        (
-            "Budget allocated",
-            format_money(result.budget.allocated) if result.budget.allocated is not None else "Not set",
-        ),
-        ("Spent", format_money(result.budget.spent)),
-        ("Cost per attended place", format_money(result.budget.per_place_attended) or "–"),
-    ]
     data = render_summary(
-        f"Training in {result.label}", current_app.config["PARTNERSHIP_NAME"], _statements(result), figures
+        f"Training in {result.label}",
+        current_app.config["PARTNERSHIP_NAME"],
+        summary_statements(result),
+        summary_figures(result),
     )
     return download(data, "application/pdf", f"training-summary-{_slug(result.label)}.pdf")
 
@@ -294,8 +245,7 @@ def summary_pdf():
 @bp.route("/evaluations.<any(csv, xlsx):fmt>")
 @roles_required(Role.LND_ADMIN)
 def evaluations_export(fmt: str):
-    form = ReportForm(request.args)
-    form.validate()
+    form = _report_form()
     _, start, end, label, _ = _year_and_period(form)
     header = [
         "Course",
@@ -313,7 +263,7 @@ def evaluations_export(fmt: str):
     rows = []
     for course in evaluation_results(start, end):
         for q in course.questions:
-            share = None if q.high_share is None else round(q.high_share * 100, 1)
+            share = percent_value(q.high_share)
             mean = None if q.mean is None else round(q.mean, 2)
             rows.append(
                 [
@@ -332,8 +282,7 @@ def evaluations_export(fmt: str):
 @bp.route("/follow-ups.<any(csv, xlsx):fmt>")
 @roles_required(Role.LND_ADMIN)
 def follow_ups_export(fmt: str):
-    form = ReportForm(request.args)
-    form.validate()
+    form = _report_form()
     _, start, end, label, _ = _year_and_period(form)
     results = follow_up_results(start, end)
     rows = [["Invited", results.invited], ["Answered", results.answered]]
@@ -346,25 +295,21 @@ def follow_ups_export(fmt: str):
 @bp.route("/budget.<any(csv, xlsx):fmt>")
 @roles_required(Role.LND_ADMIN, Role.FINANCE)
 def budget_export(fmt: str):
-    form = ReportForm(request.args)
-    form.validate()
+    form = _report_form()
     year, start, end, label, _ = _year_and_period(form)
     figures = budget_figures(year, start, end, now=now())
     charges = charge_figures(start, end)
 
-    def pounds(pence):
-        return None if pence is None else round(pence / 100, 2)
-
     rows = [
-        ["Budget allocated", pounds(figures.allocated)],
-        ["Commissioned", pounds(figures.commissioned)],
-        ["Spent (sessions that ran)", pounds(figures.spent)],
+        ["Budget allocated", pounds_value(figures.allocated)],
+        ["Commissioned", pounds_value(figures.commissioned)],
+        ["Spent (sessions that ran)", pounds_value(figures.spent)],
         ["Places offered", figures.places_offered],
         ["Places attended", figures.attended],
-        ["Cost per place offered", pounds(figures.per_place_offered)],
-        ["Cost per place attended", pounds(figures.per_place_attended)],
-        ["Charges raised", pounds(charges.raised)],
-        ["Charges waived", pounds(charges.waived)],
-        ["Charges invoiced", pounds(charges.invoiced)],
+        ["Cost per place offered", pounds_value(figures.per_place_offered)],
+        ["Cost per place attended", pounds_value(figures.per_place_attended)],
+        ["Charges raised", pounds_value(charges.raised)],
+        ["Charges waived", pounds_value(charges.waived)],
+        ["Charges invoiced", pounds_value(charges.invoiced)],
     ]
     return table_response(fmt, f"budget-{_slug(label)}", "Budget", ["Measure", f"{label} (£ or count)"], rows)

@@ -101,7 +101,7 @@ def test_cancelled_started_and_closed_sessions_cannot_be_booked(app_context):
         book(started)
     # Thursday 7 May 2026: bookings close at the start of Wednesday 6 May.
     thursday = create_session(local_start=datetime(2026, 5, 7, 9, 30))
-    with pytest.raises(BookingError, match="Bookings for this session closed"):
+    with pytest.raises(BookingError, match="Bookings closed at the end of Tuesday 5 May"):
         book(thursday, now=datetime(2026, 5, 5, 23, 30, tzinfo=UTC))  # 00:30 Wednesday in London
     assert book(thursday, now=datetime(2026, 5, 5, 22, 30, tzinfo=UTC)).is_confirmed
     assert count(cancelled, BookingStatus.CONFIRMED) == 0

@@ -104,7 +104,7 @@ def test_the_cancel_page_warns_when_it_is_late_and_cancelling_confirms_the_next_
     book_place(session, waiting, by=waiting, now=NOW)
     sign_in(client, user)
     page = client.get(f"/bookings/{booking.id}/cancel").get_data(as_text=True)
-    assert "This is a late cancellation." in page
+    assert "Cancelling now is a late cancellation." in page
     assert "pass your place to them" in page
     response = post(client, f"/bookings/{booking.id}/cancel")
     assert response.status_code == 302
@@ -122,7 +122,8 @@ def test_cancelling_in_good_time_says_there_is_no_charge(client):
     user = create_user()
     booking = book_place(session, user, by=user, now=NOW)
     sign_in(client, user)
-    assert "there is no charge" in client.get(f"/bookings/{booking.id}/cancel").get_data(as_text=True)
+    page = client.get(f"/bookings/{booking.id}/cancel").get_data(as_text=True)
+    assert "Cancelling now is free of charge." in page
 
 
 def test_nobody_sees_or_cancels_someone_elses_booking(client):

@@ -79,7 +79,7 @@ def test_a_cancellation_gives_the_place_to_the_person_waiting(app, browser, live
     with page_loads(browser):
         browser.find_element("partial link text", "Cancel").click()
     assert "Cancel your place?" in page_text(browser)
-    assert "there is no charge" in page_text(browser)
+    assert "Cancelling now is free of charge." in page_text(browser)
     with page_loads(browser):
         press(browser, "Cancel my place")
     assert "Your booking is cancelled. There is no charge." in flash_message(browser)

@@ -4,15 +4,14 @@ import pytest
 import sqlalchemy as sa
 
 from lms.accounts.models import Role
+from lms.bookings.services import BookingError, cancel_session, edit_session
 from lms.core.audit import AuditEntry
 from lms.courses.models import CourseSession, DeliveryMode, SessionStatus
 from lms.courses.services import (
     CatalogueFilter,
     ProgrammeError,
     SessionDetails,
-    cancel_session,
     catalogue_query,
-    update_session,
 )
 from lms.courses.services import (
     create_session as commission_session,
@@ -93,12 +92,29 @@ def test_a_cancelled_session_cannot_be_edited(app_context):
     session = create_session()
     cancel_session(session, reason="Trainer unwell", by=admin, now=NOW)
     assert session.status is SessionStatus.CANCELLED and session.cancelled_at == NOW
-    with pytest.raises(ProgrammeError):
-        update_session(session, session_details(session.course), by=admin, now=NOW)
-    with pytest.raises(ProgrammeError):
+    with pytest.raises(BookingError) as edited:
+        edit_session(session, session_details(session.course), by=admin, now=NOW)
+    assert edited.value.status == 409
+    with pytest.raises(BookingError) as again:
         cancel_session(session, reason="again", by=admin, now=NOW)
+    assert again.value.status == 409
     names = db.session.scalars(sa.select(AuditEntry.name).where(AuditEntry.subject_id == session.id)).all()
     assert "lms.session.cancelled" in names
+
+
+def test_the_programme_has_one_way_to_change_or_cancel_a_session():
+    # Changing a session with bookings must keep the booking rules, so only the bookings service may.
+    import lms.courses.services as programme
+
+    assert not hasattr(programme, "update_session") and not hasattr(programme, "cancel_session")
+
+
+def test_only_the_lnd_team_changes_the_programme(app_context):
+    from lms.core.errors import PermissionDenied
+
+    course = create_course()
+    with pytest.raises(PermissionDenied):
+        commission_session(session_details(course), by=create_user(roles=(Role.TRAINER,)), now=NOW)
 
 
 def titles(filters: CatalogueFilter) -> list[str]:
