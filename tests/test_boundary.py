@@ -161,3 +161,13 @@ def test_a_page_number_out_of_range_is_a_clear_error(client, page):
     response = client.get(f"/sessions/?page={page}")
     assert response.status_code == 422
     assert "page" in response.get_data(as_text=True)
+
+
+def test_a_nul_character_anywhere_in_a_request_is_refused_before_any_view(client):
+    from tests.conftest import sign_in
+    from tests.factories import create_user
+
+    sign_in(client, create_user())
+    response = client.get("/sessions/?q=a%00b")
+    assert response.status_code == 422 and "NUL" in response.get_data(as_text=True)
+    assert client.get("/certificates/verify/a%00b").status_code == 422

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, StringField
+from wtforms import RadioField, StringField
 from wtforms.validators import Email, InputRequired, NumberRange
 
 from lms.bookings.models import Attendance
 from lms.core.errors import InvalidInput
-from lms.core.forms import options, strip
+from lms.core.forms import IntegerField, options, strip
 
 
 def email_field(label: str, description: str = "") -> StringField:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import DateField as WTFormsDateField
-from wtforms import SelectMultipleField, widgets
+from wtforms import IntegerField as WTFormsIntegerField
+from wtforms import SelectMultipleField, validators, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
@@ -22,6 +23,26 @@ class DateField(WTFormsDateField):
             raise ValueError(
                 f"Enter a date between {EARLIEST_DATE.year} and {LATEST_DATE.year}, for example 14/05/2026."
             )
+
+
+class Optional(validators.Optional):
+    """WTForms' Optional, except that input of nothing but spaces is no input at all: the field's
+    text becomes "" rather than slipping, unchecked, past a select's list of choices."""
+
+    def __call__(self, form, field):
+        if isinstance(field.data, str) and not field.data.strip():
+            field.data = ""
+        super().__call__(form, field)
+
+
+class IntegerField(WTFormsIntegerField):
+    """A whole number of at most 15 digits: anything longer is a typing slip, not a quantity."""
+
+    def process_formdata(self, valuelist):
+        if valuelist and isinstance(valuelist[0], str) and len(valuelist[0].strip().lstrip("+-")) > 15:
+            self.data = None
+            raise ValueError("Enter a smaller whole number.")
+        super().process_formdata(valuelist)
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -135,6 +135,20 @@ def register_boundary(app: Flask, page) -> None:
 
     app.url_map.converters["id"] = IdConverter
     app.jinja_env.globals["query_args"] = query_args
+    app.before_request(refuse_unstorable_input)
+
+
+def refuse_unstorable_input() -> None:
+    """No database stores a NUL character in text (PostgreSQL refuses it): a request carrying one in
+    its path, query or form is refused whole, with a message, before any view sees it."""
+    values = [request.path]
+    for data in (request.args, request.form):
+        for key, listed in data.lists():
+            values += [key, *listed]
+    if any("\x00" in value for value in values):
+        raise InvalidInput(
+            "The request contains a character that cannot be saved (a NUL byte). Remove it and try again."
+        )
 
 
 # Input ------------------------------------------------------------------------------------------

@@ -8,21 +8,13 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import (
-    BooleanField,
-    DecimalField,
-    IntegerField,
-    SelectField,
-    StringField,
-    TextAreaField,
-    TimeField,
-)
+from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
 from lms.accounts.models import Role, User, UserRole
 from lms.core.formatting import format_pounds_plain
-from lms.core.forms import DateField, Money, options, strip
+from lms.core.forms import DateField, IntegerField, Money, Optional, options, strip
 from lms.core.timezones import InvalidLocalTime, london_to_utc, to_london
 from lms.courses.models import Course, CourseLevel, DeliveryMode, Topic
 from lms.courses.services import CatalogueFilter, CourseDetails, SessionDetails
@@ -101,9 +93,13 @@ class CourseForm(FlaskForm):
     )
     is_active = BooleanField("Offered (shown in the catalogue)", default=True)
 
-    def validate_topic_id(self, field):
-        if not field.data and not self.new_topic.data:
-            raise ValidationError("Choose a topic, or type a new one.")
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Checked here, not inline: Optional() ends the topic's own chain when it is empty.
+        if not self.topic_id.data and not self.new_topic.data:
+            self.topic_id.errors = [*self.topic_id.errors, "Choose a topic, or type a new one."]
+            return False
+        return valid
 
     def course_details(self) -> CourseDetails:
         """The details on the form; a topic typed in is added by the service (topic_id 0 until then)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length
 
-from lms.core.forms import options, strip
+from lms.core.forms import Optional, options, strip
 from lms.evaluations.models import QuestionKind, QuestionSet, Rating
 from lms.evaluations.services import QuestionDraft
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, ValidationError
 
-from lms.core.forms import DateField, MultiCheckboxField, options, strip
+from lms.core.forms import DateField, MultiCheckboxField, Optional, options, strip
 from lms.finance.models import ChargeStatus, WaiverReason
 
 
@@ -43,7 +43,7 @@ class FilterForm(FlaskForm):
 
     start = DateField("From", [Optional()])
     end = DateField("To", [Optional()])
-    agency = SelectField("Agency", [Optional()], choices=[])
+    agency = SelectField("Organisation", [Optional()], choices=[])
     status = SelectField(
         "Status", [Optional()], choices=options([("", "Any status"), *ChargeStatus.choices()])
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length
 
-from lms.core.forms import MultiCheckboxField, options, strip
+from lms.core.forms import MultiCheckboxField, Optional, options, strip
 from lms.evaluations.models import Rating
 from lms.followups.models import Applied, Barrier
 from lms.followups.services import FollowUpAnswers

@@ -68,7 +68,7 @@ def test_lists_of_one_say_one(client):
     sign_in(client, admin)
 
     assert "<caption>1 person</caption>" in page(client, "/admin/people")
-    assert "<caption>1 agency</caption>" in page(client, "/admin/agencies")
+    assert "<caption>1 organisation</caption>" in page(client, "/admin/agencies")
     assert "<caption>1 course</caption>" in page(client, "/admin/programme/courses")
     create_session()
     assert "<caption>1 upcoming session</caption>" in page(client, "/admin/programme/sessions")
