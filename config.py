@@ -10,6 +10,24 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused outside development
+MIN_SECRET_KEY_LENGTH = 32
+# The demo partnership: fine on a developer's machine, refused in production, where it would be
+# printed on real invoices and certificates.
+DEMO_PARTNERSHIP_NAME = "City Safeguarding Children Partnership"
+DEMO_PARTNERSHIP_ADDRESS = "Council House, Victoria Square, Birmingham B1 1BB"
+DEFAULT_BRAND_COLOUR = "#12395f"
+HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+# White text on the brand colour (the page header), and text in the brand colour on white, must
+# be readable: WCAG AA asks for 4.5:1 for normal-sized text.
+MIN_BRAND_CONTRAST = 4.5
+MAX_LOGO_BYTES = 1024 * 1024
+# Sign-in limits, each read like "5 per minute;20 per hour".
+SIGN_IN_LIMITS = (
+    "SIGN_IN_LIMIT",
+    "SIGN_IN_ACCOUNT_ADDRESS_LIMIT",
+    "SIGN_IN_ACCOUNT_LIMIT",
+    "SIGN_IN_CODE_LIMIT",
+)
 
 
 def env_str(name: str, default: str) -> str:
@@ -33,6 +51,11 @@ def env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_text(name: str, default: str) -> str:
+    """Text that may run over several lines: an environment file writes a line break as \\n."""
+    return env_str(name, default).replace("\\n", "\n")
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     raw = os.environ.get(name, default)
     return [item.strip() for item in raw.split(",") if item.strip()]
@@ -51,7 +74,10 @@ class Config:
         self.TESTING = False
         self.SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env_str("DATABASE_URL", default_database_url()))
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+        # Pooled connections: replaced after this long, rather than pinged before every use.
+        self.DATABASE_POOL_RECYCLE_SECONDS = env_int("DATABASE_POOL_RECYCLE_SECONDS", 1800)
+        self.DATABASE_PRE_PING = env_bool("DATABASE_PRE_PING", False)
         self.SQLITE_BUSY_TIMEOUT_MS = env_int("SQLITE_BUSY_TIMEOUT_MS", 30000)
 
         # Web security
@@ -67,12 +93,24 @@ class Config:
         self.BASE_URL = env_str("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
 
         # Sign-in throttling; memory:// is per process, so production sets redis://
+        # The largest request the app reads (an upload on the import page is up to 20 MB).
+        self.MAX_CONTENT_LENGTH = env_int("MAX_REQUEST_BYTES", 25 * 1024 * 1024)
         self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
         self.RATELIMIT_KEY_PREFIX = env_str("RATELIMIT_KEY_PREFIX", "lms")
         self.SIGN_IN_LIMIT = env_str("SIGN_IN_LIMIT", "5 per minute;20 per hour")
+        # Failures on one account from all addresses; beyond it, new addresses are slowed down.
         self.SIGN_IN_ACCOUNT_LIMIT = env_str("SIGN_IN_ACCOUNT_LIMIT", "10 per hour")
+        self.SIGN_IN_ACCOUNT_ADDRESS_LIMIT = env_str("SIGN_IN_ACCOUNT_ADDRESS_LIMIT", "5 per 15 minutes")
+        self.SIGN_IN_SLOWDOWN_MAX_SECONDS = env_int("SIGN_IN_SLOWDOWN_MAX_SECONDS", 60)
+        self.SIGN_IN_KNOWN_ADDRESS_DAYS = env_int("SIGN_IN_KNOWN_ADDRESS_DAYS", 90)
+        self.SIGN_IN_CODE_LIMIT = env_str("SIGN_IN_CODE_LIMIT", "5 per 15 minutes")
+        self.SIGN_IN_LINK_MAX_AGE_SECONDS = env_int("SIGN_IN_LINK_MAX_AGE_SECONDS", 15 * 60)
         self.PASSWORD_RESET_MAX_AGE_SECONDS = env_int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
         self.INVITATION_MAX_AGE_SECONDS = env_int("INVITATION_MAX_AGE_SECONDS", 7 * 86400)
+        self.REGISTRATION_LINK_MAX_AGE_SECONDS = env_int("REGISTRATION_LINK_MAX_AGE_SECONDS", 2 * 86400)
+        # Second factors: required of L&D and finance while on; others may turn one on.
+        self.STAFF_TWO_FACTOR = env_bool("STAFF_TWO_FACTOR", True)
+        self.SECOND_FACTOR_FRESH_MINUTES = env_int("SECOND_FACTOR_FRESH_MINUTES", 15)
 
         # Mail
         self.MAIL_BACKEND = env_str("MAIL_BACKEND", "log" if self.ENV_NAME == "development" else "smtp")
@@ -85,15 +123,19 @@ class Config:
         self.MAIL_TIMEOUT_SECONDS = env_int("MAIL_TIMEOUT_SECONDS", 30)
         self.MAIL_FROM = env_str("MAIL_FROM", "Safeguarding Training <training@example.org>")
         self.MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 10)
-        self.MAIL_DELIVER_ON_REQUEST = env_bool("MAIL_DELIVER_ON_REQUEST", True)
+        # The web process sends the outbox itself from a thread (the development server); in
+        # production the scheduler sends it, woken within seconds.
+        self.MAIL_DISPATCH_THREAD = env_bool("MAIL_DISPATCH_THREAD", self.ENV_NAME == "development")
 
         # The partnership
-        self.PARTNERSHIP_NAME = env_str("PARTNERSHIP_NAME", "City Safeguarding Children Partnership")
-        self.PARTNERSHIP_ADDRESS = env_str(
-            "PARTNERSHIP_ADDRESS", "Council House, Victoria Square, Birmingham B1 1BB"
-        )
+        self.PARTNERSHIP_NAME = env_str("PARTNERSHIP_NAME", DEMO_PARTNERSHIP_NAME).strip()
+        self.PARTNERSHIP_ADDRESS = env_text("PARTNERSHIP_ADDRESS", DEMO_PARTNERSHIP_ADDRESS).strip()
         self.PARTNERSHIP_EMAIL = env_str("PARTNERSHIP_EMAIL", "training@example.org")
         self.TIMEZONE = "Europe/London"
+
+        # Branding: the header's colour, and a logo on the pages, certificates and invoices
+        self.BRAND_COLOUR = env_str("BRAND_COLOUR", "").strip() or DEFAULT_BRAND_COLOUR
+        self.BRAND_LOGO = env_str("BRAND_LOGO", "").strip()
 
         # Booking rules
         self.OVERBOOK_PERCENT = env_int("OVERBOOK_PERCENT", 10)
@@ -117,7 +159,7 @@ class Config:
         self.VAT_RATE_PERCENT = env_int("VAT_RATE_PERCENT", 0)
         self.PAYMENT_TERMS_DAYS = env_int("PAYMENT_TERMS_DAYS", 30)
         self.INVOICE_PREFIX = env_str("INVOICE_PREFIX", "INV")
-        self.PAYMENT_INSTRUCTIONS = env_str(
+        self.PAYMENT_INSTRUCTIONS = env_text(
             "PAYMENT_INSTRUCTIONS",
             "Pay by BACS to the partnership's account, sort code 00-00-00, account 00000000,\n"
             "quoting {reference}. Questions: finance@example.org",
@@ -131,8 +173,13 @@ class Config:
     def validate(self) -> None:
         if self.ENV_NAME not in {"development", "production", "testing"}:
             raise RuntimeError("LMS_ENV must be development, production or testing")
-        if self.ENV_NAME == "production" and self.SECRET_KEY == DEV_SECRET_KEY:
-            raise RuntimeError("Set SECRET_KEY in the environment before running in production")
+        if self.ENV_NAME == "production":
+            self.validate_production()
+        self.BRAND_COLOUR = checked_brand_colour(self.BRAND_COLOUR)
+        if self.BRAND_LOGO:
+            self.BRAND_LOGO = checked_logo(self.BRAND_LOGO)
+        for name in SIGN_IN_LIMITS:
+            checked_rate_limit(name, getattr(self, name))
         if not 0 <= self.OVERBOOK_PERCENT <= 100:
             raise RuntimeError("OVERBOOK_PERCENT must be between 0 and 100")
         if not self.FOLLOW_UP_INVITE_DAYS < self.FOLLOW_UP_REMINDER_DAYS < self.FOLLOW_UP_CLOSE_DAYS:
@@ -144,6 +191,25 @@ class Config:
         month, _, day = self.FINANCIAL_YEAR_START.partition("-")
         if not (month.isdigit() and day.isdigit() and 1 <= int(month) <= 12 and 1 <= int(day) <= 28):
             raise RuntimeError("FINANCIAL_YEAR_START must be MM-DD with a day from 01 to 28")
+
+    def validate_production(self) -> None:
+        if self.SECRET_KEY == DEV_SECRET_KEY:
+            raise RuntimeError("Set SECRET_KEY in the environment before running in production")
+        if len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+            raise RuntimeError(
+                f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters in production; make one "
+                "with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+        for name, demo in (
+            ("PARTNERSHIP_NAME", DEMO_PARTNERSHIP_NAME),
+            ("PARTNERSHIP_ADDRESS", DEMO_PARTNERSHIP_ADDRESS),
+        ):
+            value = getattr(self, name)
+            if not value or comparable(value) == comparable(demo):
+                raise RuntimeError(
+                    f"Set {name} to your partnership's own before running in production: "
+                    f"{demo!r} is the demo partnership's, and would be printed on real invoices"
+                )
 
 
 class TestConfig(Config):
@@ -160,6 +226,78 @@ class TestConfig(Config):
         self.MAIL_BACKEND = "smtp"
         self.BASE_URL = "http://localhost"
         self.SERVER_NAME = None
+
+
+def checked_rate_limit(name: str, value: str) -> None:
+    """A sign-in limit must read like "5 per minute;20 per hour", or the app refuses to start."""
+    from limits import parse_many
+
+    try:
+        parsed = parse_many(value)
+    except ValueError:
+        parsed = []
+    if not parsed:
+        raise RuntimeError(f"{name} must read like '5 per minute;20 per hour', not {value!r}")
+
+
+def comparable(value: str) -> str:
+    """Text compared without regard to case, spacing or punctuation."""
+    return " ".join("".join(c if c.isalnum() else " " for c in value.casefold()).split())
+
+
+def checked_brand_colour(value: str) -> str:
+    """The colour as #rrggbb, or a start-up error saying what is wrong with it."""
+    digits = value.removeprefix("#")
+    if not value.startswith("#") or len(digits) not in (3, 6) or any(c not in HEX_DIGITS for c in digits):
+        raise RuntimeError(f"BRAND_COLOUR must be a hex colour such as {DEFAULT_BRAND_COLOUR}, not {value!r}")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    colour = "#" + digits.lower()
+    ratio = contrast_with_white(colour)
+    if ratio < MIN_BRAND_CONTRAST:
+        raise RuntimeError(
+            f"BRAND_COLOUR {colour} is too light: white text on it has a contrast ratio of {ratio:.1f}:1, "
+            f"and readable text needs at least {MIN_BRAND_CONTRAST}:1 (WCAG AA). Choose a darker shade."
+        )
+    return colour
+
+
+def contrast_with_white(colour: str) -> float:
+    """WCAG 2 contrast ratio between white and a #rrggbb colour: 1 (white) to 21 (black)."""
+
+    def linear(channel: int) -> float:
+        value = channel / 255
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (linear(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
+    luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+    return 1.05 / (luminance + 0.05)
+
+
+def checked_logo(value: str) -> str:
+    """The logo's absolute path, once it is known to be a PNG or JPEG file of a sensible size."""
+    path = Path(value)
+    if not path.is_absolute():
+        path = BASE_DIR / path
+    if not path.is_file():
+        raise RuntimeError(f"BRAND_LOGO {value!r}: no such file (give the path of a PNG or JPEG file)")
+    size = path.stat().st_size
+    if size > MAX_LOGO_BYTES:
+        raise RuntimeError(
+            f"BRAND_LOGO {value!r} is {size // 1024} KB; keep a logo under {MAX_LOGO_BYTES // 1024} KB"
+        )
+    # Pillow comes with ReportLab, which draws the logo on certificates and invoices.
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            kind = image.format
+            image.verify()
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+        raise RuntimeError(f"BRAND_LOGO {value!r} is not an image that can be read: {exc}") from exc
+    if kind not in {"PNG", "JPEG"}:
+        raise RuntimeError(f"BRAND_LOGO {value!r} is a {kind} image; use a PNG or JPEG file")
+    return str(path)
 
 
 def normalise_database_url(url: str) -> str:

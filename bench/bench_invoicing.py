@@ -1,16 +1,20 @@
-"""How long an invoice run takes: run_invoicing against the bare writes it needs.
+"""How long an invoice run takes: run_invoicing against the same reads and writes in bare SQL.
 
 Run on demand (pytest never collects it):
 
     .venv/bin/python -m bench.bench_invoicing [--repeat 5] [--sqlite]
 
 It builds a schema of its own in DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test),
-runs the migrations there and fills it, with bulk inserts, with 60 agencies and 2,000 raised
-charges spread over a financial year. It then times run_invoicing for that year, committed, as
-finance's "Run invoicing" page does; and the same writes in bare SQL in one transaction: the
-counter, 60 invoices, 2,000 lines, 2,000 charges marked invoiced and the audit entries. Between
-runs it puts the charges back to raised and deletes what the run wrote. With --sqlite it does the
-same again on a temporary SQLite file. It drops its schema when it ends, however it ends.
+runs the migrations there and fills it, with bulk inserts, with 60 paying agencies (one of them a
+trust that also pays for 6 schools) and 2,000 raised charges spread over a financial year. It then
+times run_invoicing for that year, committed, as finance's "Run invoicing" page does; and, taking
+turns with it, the same work in bare SQL in one transaction: lock the year's counter, read the
+charges with their bookings, delegates, sessions, courses, agencies and payers (locked), insert
+the 60 invoices, read their ids, insert the 2,000 lines, mark the charges invoiced, move the
+counter and write the audit entries. Between runs it puts the charges back to raised and deletes
+what the run wrote. It also counts the statements of a run over one quarter, to show that the
+count does not grow with the charges. With --sqlite it does the same again on a temporary SQLite
+file. It drops its schema when it ends, however it ends.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -55,11 +59,13 @@ from lms.finance.services import document_number, run_invoicing
 from lms.finance.vat import vat_on
 from tests.factories import create_course, create_user
 
-AGENCIES = 60
+AGENCIES = 60  # that pay: each gets one invoice
+SCHOOLS = 6  # in a trust (the first agency), which pays for them
 CHARGES = 2000
 COURSES = 12  # every fourth runs all day, so its charge is £50 rather than £25
 SESSIONS = 240
 BILLED_YEAR = 2025  # 1 April 2025 to 31 March 2026, invoiced a fortnight after it ends
+QUARTER = (date(2025, 4, 1), date(2025, 6, 30))  # a run over a quarter of the charges
 NOW = datetime(2026, 4, 14, 9, 0, tzinfo=UTC)
 MAX_REPEAT = 10
 
@@ -92,6 +98,20 @@ def agency_rows() -> list[dict]:
             "created_at": NOW,
         }
         for n in range(1, AGENCIES + 1)
+    ]
+
+
+def school_rows(trust_id: int) -> list[dict]:
+    """Schools whose charges are billed to their trust; their lines name the school."""
+    return [
+        {
+            "name": f"Bench Academy {n}",
+            "category": AgencyCategory.EDUCATION_SCHOOL,
+            "parent_id": trust_id,
+            "is_active": True,
+            "created_at": NOW,
+        }
+        for n in range(1, SCHOOLS + 1)
     ]
 
 
@@ -174,6 +194,7 @@ def fill() -> int:
         for n in range(COURSES)
     ]
     agency_ids = insert_rows(Agency, agency_rows())
+    agency_ids += insert_rows(Agency, school_rows(agency_ids[0]))
     sessions = create_sessions(courses)
     delegates = delegate_rows(agency_ids)
     user_ids = insert_rows(User, delegates)
@@ -256,9 +277,9 @@ class Statements:
 class Sample:
     seconds: float
     statements: int
-    invoices: int
-    lines: int
-    invoiced: int
+    invoices: int = 0
+    lines: int = 0
+    invoiced: int = 0
 
 
 @dataclass
@@ -274,134 +295,16 @@ class Result:
     def best(self) -> float:
         return min(s.seconds for s in self.samples)
 
+    @property
+    def statements(self) -> int:
+        return self.samples[-1].statements
+
 
 @dataclass(frozen=True)
 class Period:
     start: date
     end: date
     year: int  # the financial year the invoices are numbered in
-
-
-def app_run(period: Period, finance_id: int) -> float:
-    """What finance's "Run invoicing" does once the form is valid: the service, then commit."""
-    by = db.session.get(User, finance_id)  # begins the transaction, as loading current_user does
-    started = time.perf_counter()
-    run_invoicing(period.start, period.end, by=by, now=NOW)
-    db.session.commit()
-    return time.perf_counter() - started
-
-
-@dataclass
-class Bill:
-    agency: dict
-    lines: list[dict]
-
-
-def bills_for(engine: sa.Engine, period: Period) -> list[Bill]:
-    """The rows an invoice run writes, read once beforehand: the baseline times only the writes."""
-    c, b, u, s, co = (m.__table__ for m in (Charge, Booking, User, CourseSession, Course))
-    query = (
-        sa.select(
-            c.c.id,
-            c.c.agency_id,
-            c.c.session_date,
-            c.c.reason,
-            c.c.amount_pence,
-            (u.c.first_name + " " + u.c.last_name).label("delegate_name"),
-            co.c.title,
-        )
-        .select_from(
-            c.join(b, c.c.booking_id == b.c.id)
-            .join(u, b.c.user_id == u.c.id)
-            .join(s, b.c.session_id == s.c.id)
-            .join(co, s.c.course_id == co.c.id)
-        )
-        .where(c.c.status == ChargeStatus.RAISED, c.c.session_date.between(period.start, period.end))
-        .order_by(c.c.session_date, c.c.id)
-    )
-    with engine.connect() as connection:
-        agencies = {row.id: row._asdict() for row in connection.execute(sa.select(Agency.__table__))}
-        bills: dict[int, Bill] = {}
-        for row in connection.execute(query):
-            bills.setdefault(row.agency_id, Bill(agencies[row.agency_id], [])).lines.append(
-                {
-                    "charge_id": row.id,
-                    "delegate_name": row.delegate_name,
-                    "course_title": row.title,
-                    "session_date": row.session_date,
-                    "reason": row.reason.title,
-                    "amount_pence": row.amount_pence,
-                }
-            )
-    return sorted(bills.values(), key=lambda bill: bill.agency["name"])
-
-
-def invoice_row(bill: Bill, sequence: int, period: Period, config, finance_id: int) -> dict:
-    net = sum(item["amount_pence"] for item in bill.lines)
-    vat = vat_on(net, config["VAT_RATE_PERCENT"])
-    agency = bill.agency
-    return {
-        "number": document_number(config["INVOICE_PREFIX"], period.year, sequence),
-        "financial_year": period.year,
-        "sequence": sequence,
-        "agency_id": agency["id"],
-        "status": InvoiceStatus.ISSUED,
-        "period_start": period.start,
-        "period_end": period.end,
-        "issued_at": NOW,
-        "issued_on": london_date(NOW),
-        "due_on": london_date(NOW) + timedelta(days=config["PAYMENT_TERMS_DAYS"]),
-        "created_by_id": finance_id,
-        "bill_to_name": agency["name"],
-        "bill_to_contact": agency["billing_contact"],
-        "bill_to_email": agency["billing_email"],
-        "bill_to_address": agency["billing_address"],
-        "purchase_order": agency["purchase_order"],
-        "net_pence": net,
-        "vat_pence": vat,
-        "total_pence": net + vat,
-        "vat_rate_percent": config["VAT_RATE_PERCENT"],
-    }
-
-
-def sql_run(connection: sa.Connection, bills: list[Bill], period: Period, config, finance_id: int) -> None:
-    """The same writes as run_invoicing, a statement (or one executemany) for each kind of row."""
-    counter, invoice, line = DocumentCounter.__table__, Invoice.__table__, InvoiceLine.__table__
-    charge, audit = Charge.__table__, AuditEntry.__table__
-    this_year = (counter.c.kind == "invoice") & (counter.c.financial_year == period.year)
-    last = connection.scalar(sa.select(counter.c.last_number).where(this_year).with_for_update())
-    if last is None:
-        connection.execute(
-            sa.insert(counter).values(kind="invoice", financial_year=period.year, last_number=0)
-        )
-        last = 0
-    rows = [invoice_row(bill, last + n, period, config, finance_id) for n, bill in enumerate(bills, 1)]
-    ids = connection.scalars(
-        sa.insert(invoice).returning(invoice.c.id, sort_by_parameter_order=True), rows
-    ).all()
-    connection.execute(
-        sa.insert(line),
-        [item | {"invoice_id": i} for i, bill in zip(ids, bills, strict=True) for item in bill.lines],
-    )
-    connection.execute(
-        sa.update(charge).where(charge.c.id == sa.bindparam("charge")).values(status=ChargeStatus.INVOICED),
-        [{"charge": item["charge_id"]} for bill in bills for item in bill.lines],
-    )
-    connection.execute(sa.update(counter).where(this_year).values(last_number=last + len(bills)))
-    entries = [
-        {
-            "name": "lms.invoice.issued",
-            "subject_id": i,
-            "data": {"number": row["number"], "total_pence": row["total_pence"]},
-        }
-        for i, row in zip(ids, rows, strict=True)
-    ]
-    run = {"start": period.start.isoformat(), "end": period.end.isoformat(), "invoices": len(ids)}
-    entries.append({"name": "lms.invoice.run", "subject_id": ids[0], "data": run})
-    connection.execute(
-        sa.insert(audit),
-        [e | {"actor_id": finance_id, "subject_type": "invoice", "created_at": NOW} for e in entries],
-    )
 
 
 @contextmanager
@@ -414,14 +317,180 @@ def counting(engine: sa.Engine) -> Iterator[Statements]:
         sa.event.remove(engine, "before_cursor_execute", statements)
 
 
-def sample(engine: sa.Engine, run: Callable[[], float]) -> Sample:
-    """Run once, counting its statements, then check what it wrote."""
-    with counting(engine) as statements:
-        seconds = run()
-    return Sample(seconds, statements.count, *written(engine))
+def app_run(engine: sa.Engine, period: Period, finance_id: int) -> Sample:
+    """What finance's "Run invoicing" does once the form is valid: the service, then commit.
+
+    The finance user is loaded first, as the request loads current_user (which also begins the
+    transaction); that is neither timed nor counted."""
+    with write_intent():
+        try:
+            by = db.session.get(User, finance_id)
+            with counting(engine) as statements:
+                started = time.perf_counter()
+                run_invoicing(period.start, period.end, by=by, now=NOW)
+                db.session.commit()
+                seconds = time.perf_counter() - started
+        finally:
+            db.session.remove()  # a cold session each time, as a new request has
+    return Sample(seconds, statements.count)
 
 
-def measure(app: Flask, repeat: int) -> tuple[Result, Result]:
+@dataclass
+class Bill:
+    payer: sa.Row
+    lines: list[dict] = field(default_factory=list)
+
+
+def read_bills(connection: sa.Connection, period: Period) -> list[Bill]:
+    """The charges to bill with all their lines copy, locked, in one statement; grouped by payer."""
+    c, b, u, s, co = (m.__table__ for m in (Charge, Booking, User, CourseSession, Course))
+    organisation, payer = Agency.__table__.alias("organisation"), Agency.__table__.alias("payer")
+    query = (
+        sa.select(
+            c.c.id,
+            c.c.agency_id,
+            c.c.session_date,
+            c.c.reason,
+            c.c.amount_pence,
+            (u.c.first_name + " " + u.c.last_name).label("delegate_name"),
+            co.c.title,
+            organisation.c.name.label("organisation_name"),
+            payer.c.id.label("payer_id"),
+            payer.c.name,
+            payer.c.billing_contact,
+            payer.c.billing_email,
+            payer.c.billing_address,
+            payer.c.purchase_order,
+        )
+        .select_from(
+            c.join(b, c.c.booking_id == b.c.id)
+            .join(u, b.c.user_id == u.c.id)
+            .join(s, b.c.session_id == s.c.id)
+            .join(co, s.c.course_id == co.c.id)
+            .join(organisation, c.c.agency_id == organisation.c.id)
+            .join(payer, payer.c.id == sa.func.coalesce(organisation.c.parent_id, organisation.c.id))
+        )
+        .where(c.c.status == ChargeStatus.RAISED, c.c.session_date.between(period.start, period.end))
+        .order_by(c.c.session_date, c.c.id)
+        .with_for_update(of=c)
+    )
+    bills: dict[int, Bill] = {}
+    for row in connection.execute(query):
+        bills.setdefault(row.payer_id, Bill(row)).lines.append(
+            {
+                "charge_id": row.id,
+                "delegate_name": row.delegate_name,
+                "organisation_name": row.organisation_name if row.agency_id != row.payer_id else None,
+                "course_title": row.title,
+                "session_date": row.session_date,
+                "reason": row.reason.title,
+                "amount_pence": row.amount_pence,
+            }
+        )
+    return sorted(bills.values(), key=lambda bill: bill.payer.name)
+
+
+def invoice_row(bill: Bill, sequence: int, period: Period, config, finance_id: int) -> dict:
+    net = sum(item["amount_pence"] for item in bill.lines)
+    vat = vat_on(net, config["VAT_RATE_PERCENT"])
+    payer = bill.payer
+    return {
+        "number": document_number(config["INVOICE_PREFIX"], period.year, sequence),
+        "financial_year": period.year,
+        "sequence": sequence,
+        "agency_id": payer.payer_id,
+        "status": InvoiceStatus.ISSUED,
+        "period_start": period.start,
+        "period_end": period.end,
+        "issued_at": NOW,
+        "issued_on": london_date(NOW),
+        "due_on": london_date(NOW) + timedelta(days=config["PAYMENT_TERMS_DAYS"]),
+        "created_by_id": finance_id,
+        "bill_to_name": payer.name,
+        "bill_to_contact": payer.billing_contact,
+        "bill_to_email": payer.billing_email,
+        "bill_to_address": payer.billing_address,
+        "purchase_order": payer.purchase_order,
+        "net_pence": net,
+        "vat_pence": vat,
+        "total_pence": net + vat,
+        "vat_rate_percent": config["VAT_RATE_PERCENT"],
+    }
+
+
+def sql_run(connection: sa.Connection, period: Period, config, finance_id: int) -> None:
+    """The reads and writes of run_invoicing, each one statement (or one executemany)."""
+    counter, invoice, line = DocumentCounter.__table__, Invoice.__table__, InvoiceLine.__table__
+    charge, audit = Charge.__table__, AuditEntry.__table__
+    this_year = (counter.c.kind == "invoice") & (counter.c.financial_year == period.year)
+    last = connection.scalar(sa.select(counter.c.last_number).where(this_year).with_for_update())
+    if last is None:
+        connection.execute(
+            sa.insert(counter).values(kind="invoice", financial_year=period.year, last_number=0)
+        )
+        last = 0
+    bills = read_bills(connection, period)
+    rows = [invoice_row(bill, last + n, period, config, finance_id) for n, bill in enumerate(bills, 1)]
+    connection.execute(sa.insert(invoice), rows)
+    sequences = invoice.c.sequence.between(last + 1, last + len(rows))
+    issued = (invoice.c.financial_year == period.year) & sequences
+    ids = dict(connection.execute(sa.select(invoice.c.sequence, invoice.c.id).where(issued)).all())
+    connection.execute(
+        sa.insert(line),
+        [
+            item | {"invoice_id": ids[row["sequence"]]}
+            for row, bill in zip(rows, bills, strict=True)
+            for item in bill.lines
+        ],
+    )
+    billed = sa.select(line.c.charge_id).join(invoice).where(issued)
+    connection.execute(
+        sa.update(charge)
+        .where(charge.c.id.in_(billed), charge.c.status == ChargeStatus.RAISED)
+        .values(status=ChargeStatus.INVOICED)
+    )
+    connection.execute(sa.update(counter).where(this_year).values(last_number=last + len(rows)))
+    entries = [
+        {
+            "name": "lms.invoice.issued",
+            "subject_id": ids[row["sequence"]],
+            "data": {"number": row["number"], "total_pence": row["total_pence"]},
+        }
+        for row in rows
+    ]
+    run = {"start": period.start.isoformat(), "end": period.end.isoformat(), "invoices": len(rows)}
+    entries.append({"name": "lms.invoice.run", "subject_id": ids[last + 1], "data": run})
+    connection.execute(
+        sa.insert(audit),
+        [e | {"actor_id": finance_id, "subject_type": "invoice", "created_at": NOW} for e in entries],
+    )
+
+
+def bare_run(engine: sa.Engine, period: Period, config, finance_id: int) -> Sample:
+    """The same transaction in bare SQL; timed and counted from after BEGIN, to after COMMIT."""
+    with write_intent():
+        connection = engine.connect()
+        try:
+            transaction = connection.begin()
+            with counting(engine) as statements:
+                started = time.perf_counter()
+                sql_run(connection, period, config, finance_id)
+                transaction.commit()
+                seconds = time.perf_counter() - started
+        finally:
+            connection.close()
+    return Sample(seconds, statements.count)
+
+
+@dataclass
+class Measured:
+    app: Result
+    bare: Result
+    quarter_charges: int  # in the run over one quarter
+    quarter_statements: int  # that run's statements
+
+
+def measure(app: Flask, repeat: int) -> Measured:
     """A warm-up of each, then `repeat` of each, alternating, from the same starting state."""
     with app.app_context():
         engine = db.engine
@@ -432,34 +501,26 @@ def measure(app: Flask, repeat: int) -> tuple[Result, Result]:
         finance_id = fill()
         db.session.remove()
         tidy(engine)
-        bills = bills_for(engine, period)
-        say(f"  {sum(len(b.lines) for b in bills)} raised charges for {len(bills)} agencies")
-
-        def by_the_app() -> float:
-            with write_intent():
-                try:
-                    return app_run(period, finance_id)
-                finally:
-                    db.session.remove()  # a cold session each time, as a new request has
-
-        def in_bare_sql() -> float:
-            started = time.perf_counter()
-            with write_intent(), engine.begin() as connection:
-                sql_run(connection, bills, period, config, finance_id)
-            return time.perf_counter() - started
-
-        app_result, sql_result = Result("app: run_invoicing + commit"), Result("bare SQL: the same writes")
+        runs = (
+            (Result("app: run_invoicing + commit"), lambda: app_run(engine, period, finance_id)),
+            (Result("bare SQL: same reads and writes"), lambda: bare_run(engine, period, config, finance_id)),
+        )
         for n in range(repeat + 1):
-            for result, run in ((app_result, by_the_app), (sql_result, in_bare_sql)):
+            for result, run in runs:
                 reset(engine)
-                taken = sample(engine, run)
+                taken = run()
+                taken.invoices, taken.lines, taken.invoiced = written(engine)
                 what = "warm-up" if n == 0 else f"{n}/{repeat}"
                 say(f"  {result.label}, {what}: {taken.seconds:.3f} s, {taken.statements} statements")
                 if n:
                     result.samples.append(taken)
         reset(engine)
+        quarter = app_run(engine, Period(*QUARTER, year), finance_id)
+        quarter_charges = written(engine)[2]
+        say(f"  app over one quarter: {quarter_charges} charges, {quarter.statements} statements")
+        reset(engine)
         engine.dispose()
-    return app_result, sql_result
+    return Measured(runs[0][0], runs[1][0], quarter_charges, quarter.statements)
 
 
 # The run --------------------------------------------------------------------------------------
@@ -475,7 +536,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def on_postgresql(repeat: int) -> tuple[str, Result, Result]:
+def on_postgresql(repeat: int) -> tuple[str, str, Measured]:
     url = database_url()
     schema = f"bench_inv_{os.getpid()}_{secrets.token_hex(3)}"
     say(f"PostgreSQL: creating schema {schema}")
@@ -486,13 +547,13 @@ def on_postgresql(repeat: int) -> tuple[str, Result, Result]:
             say("  running the migrations")
             upgrade(directory=str(BASE_DIR / "migrations"))
             db.engine.dispose()
-        return (f"PostgreSQL (schema {schema})", *measure(app, repeat))
+        return ("postgresql", f"PostgreSQL (schema {schema})", measure(app, repeat))
     finally:
         say(f"  dropping schema {schema}")
         run_ddl(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def on_sqlite(repeat: int) -> tuple[str, Result, Result]:
+def on_sqlite(repeat: int) -> tuple[str, str, Measured]:
     with tempfile.TemporaryDirectory(prefix="bench_inv_") as folder:
         path = Path(folder) / "bench.sqlite3"
         say(f"SQLite: {path}")
@@ -501,26 +562,35 @@ def on_sqlite(repeat: int) -> tuple[str, Result, Result]:
             say("  running the migrations")
             upgrade(directory=str(BASE_DIR / "migrations"))
             db.engine.dispose()
-        return ("SQLite (temporary file)", *measure(app, repeat))
+        return ("sqlite", "SQLite (temporary file)", measure(app, repeat))
 
 
-def report(where: str, app_result: Result, sql_result: Result, repeat: int) -> None:
+GOAL_RATIO = 2.0  # the app at most twice the bare SQL
+
+
+def report(where: str, measured: Measured, repeat: int) -> None:
+    app_result, sql_result = measured.app, measured.bare
     print()
     print(
-        f"Invoice run: {AGENCIES} agencies, {CHARGES:,} charges, {repeat} timed runs of each after a "
-        f"warm-up; {where}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+        f"Invoice run: {AGENCIES} paying agencies ({SCHOOLS} schools billed through a trust), {CHARGES:,} "
+        f"charges, {repeat} timed runs of each after a warm-up, taking turns; {where}; "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'':30} {'median s':>9} {'min s':>9} {'statements':>10} {'invoices':>8} {'lines':>6}", end="")
+    print(f"{'':34} {'median s':>9} {'min s':>9} {'statements':>10} {'invoices':>8} {'lines':>6}", end="")
     print(f" {'invoiced':>8}")
     for r in (app_result, sql_result):
         last = r.samples[-1]
         print(
-            f"{r.label:30} {r.median:9.3f} {r.best:9.3f} {last.statements:10} "
+            f"{r.label:34} {r.median:9.3f} {r.best:9.3f} {r.statements:10} "
             f"{last.invoices:8} {last.lines:6} {last.invoiced:8}"
         )
     print(
-        f"app / bare SQL: {app_result.median / sql_result.median:.1f} (median), "
-        f"{app_result.best / sql_result.best:.1f} (min)"
+        f"app / bare SQL: {app_result.median / sql_result.median:.2f} (median), "
+        f"{app_result.best / sql_result.best:.2f} (min)"
+    )
+    print(
+        f"app statements: {measured.quarter_statements} for one quarter "
+        f"({measured.quarter_charges} charges), {app_result.statements} for the year ({CHARGES:,} charges)"
     )
     wrong = [
         (r.label, s)
@@ -532,13 +602,27 @@ def report(where: str, app_result: Result, sql_result: Result, repeat: int) -> N
         print(f"WARNING: {len(wrong)} runs did not write {AGENCIES} invoices and {CHARGES} lines: {wrong[0]}")
 
 
+def ratio_lines(database: str, measured: Measured) -> list[str]:
+    """`RATIO <name> <value> goal <op> <value>`: what holds, at a glance."""
+    speed = measured.app.median / measured.bare.median
+    growth = measured.app.statements / measured.quarter_statements
+    return [
+        f"RATIO invoice_run_app_over_bare_{database} {speed:.2f} goal <= {GOAL_RATIO:.2f}",
+        f"RATIO invoice_run_statements_year_over_quarter_{database} {growth:.2f} goal <= 1.00",
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    results = [on_postgresql(args.repeat)]
+    outcomes = [on_postgresql(args.repeat)]
     if args.sqlite:
-        results.append(on_sqlite(args.repeat))
-    for where, app_result, sql_result in results:
-        report(where, app_result, sql_result, args.repeat)
+        outcomes.append(on_sqlite(args.repeat))
+    for _, where, measured in outcomes:
+        report(where, measured, args.repeat)
+    print()
+    for database, _, measured in outcomes:
+        for line in ratio_lines(database, measured):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lms.core import formatting
 from lms.core.db import set_write_intent
-from lms.core.web import SAFE_METHODS, Boundary, register_boundary
+from lms.core.web import Boundary, register_boundary
 from lms.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,15 @@ def create_app(config=None) -> Flask:
 
 def _configure_database(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+    # No ping before every use of a pooled connection (a round trip on each request): connections are
+    # replaced after DATABASE_POOL_RECYCLE_SECONDS instead, and one the server has dropped fails its
+    # first statement, which throws the whole pool away; the user loader and the request boundary
+    # then run that work again on a new connection.
+    options = {
+        "pool_pre_ping": app.config.get("DATABASE_PRE_PING", False),
+        "pool_recycle": app.config.get("DATABASE_POOL_RECYCLE_SECONDS", 1800),
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+    }
     if uri.startswith("sqlite"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         connect_args = dict(options.get("connect_args", {}))
@@ -81,8 +89,27 @@ def _configure_login(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(token: str):
         import sqlalchemy as sa
+        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.orm import joinedload
 
-        return db.session.scalar(sa.select(User).where(User.session_token == token))
+        # One statement for the person, their roles and their authenticator app, which every
+        # signed-in request asks about.
+        query = (
+            sa.select(User)
+            .where(User.session_token == token)
+            .options(joinedload(User.role_rows), joinedload(User.second_factor))
+        )
+        first = not db.session().in_transaction()
+        try:
+            return db.session.scalars(query).unique().one_or_none()
+        except DBAPIError as error:
+            # Connections are not pinged before use (_configure_database): the first statement of a
+            # request is the ping. One the database dropped (a restart) has been thrown away with
+            # the rest of the pool; nothing was done on it yet, so ask again on a new one.
+            if not (first and error.connection_invalidated):
+                raise
+            db.session.rollback()
+            return db.session.scalars(query).unique().one_or_none()
 
 
 def _register_models() -> None:
@@ -90,6 +117,7 @@ def _register_models() -> None:
     import lms.accounts.models  # noqa: F401
     import lms.bookings.models  # noqa: F401
     import lms.core.audit  # noqa: F401
+    import lms.core.idempotency  # noqa: F401
     import lms.courses.models  # noqa: F401
     import lms.evaluations.models  # noqa: F401
     import lms.finance.models  # noqa: F401
@@ -106,7 +134,9 @@ def _register_blueprints(app: Flask) -> None:
     from lms.evaluations.views import bp as evaluations_bp
     from lms.finance.views import bp as finance_bp
     from lms.followups.views import bp as followups_bp
+    from lms.imports.views import bp as imports_bp
     from lms.main import bp as main_bp
+    from lms.messages.views import bp as calendar_bp
     from lms.reporting.views import bp as reports_bp
 
     for blueprint in (
@@ -120,8 +150,13 @@ def _register_blueprints(app: Flask) -> None:
         followups_bp,
         finance_bp,
         reports_bp,
+        imports_bp,
+        calendar_bp,
     ):
         app.register_blueprint(blueprint)
+    from lms.core.branding import bp as branding_bp  # the partnership's colour and logo
+
+    app.register_blueprint(branding_bp)
 
 
 def _register_templates(app: Flask) -> None:
@@ -188,6 +223,11 @@ def _register_errors(app: Flask) -> None:
     def not_allowed(error):
         return page(405, "That action is not allowed here", "Go back and use the page's buttons.")
 
+    @app.errorhandler(413)
+    def too_large(error):
+        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        return page(413, "That was too large to send", f"Send at most {limit} MB at a time.")
+
     @app.errorhandler(429)
     def too_many(error):
         return page(429, "Too many attempts", "Wait a few minutes and try again.")
@@ -201,9 +241,15 @@ def _register_errors(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    # Commits that write to the outbox wake its dispatcher (NOTIFY on PostgreSQL); nothing starts here.
+    from lms.messages import delivery
+
     @app.before_request
-    def mark_write_intent():
-        set_write_intent(request.method not in SAFE_METHODS)
+    def start_mail_dispatcher():
+        # Requests never send mail. The development server sends it from a thread of its own,
+        # started with the first request; in production the scheduler process sends it.
+        if app.config.get("MAIL_DISPATCH_THREAD", app.config.get("ENV_NAME") == "development"):
+            delivery.start_dispatcher(app)
 
     @app.after_request
     def security_headers(response):
@@ -218,17 +264,6 @@ def _register_hooks(app: Flask) -> None:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if request.endpoint != "static":
             headers.setdefault("Cache-Control", "no-store")
-        return response
-
-    @app.after_request
-    def send_new_messages(response):
-        # Messages this request wrote to the outbox go now; anything that fails waits for the sweep.
-        messages = g.pop("outbox_messages", None)
-        if messages:
-            from lms.core.clock import now
-            from lms.messages.delivery import deliver_after_commit
-
-            deliver_after_commit(messages, now())
         return response
 
     @app.teardown_request

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
+from lms.accounts.services import has_administrator
 from lms.bookings.models import Booking
 from lms.core.access import public, signed_in
 from lms.core.clock import now
@@ -23,7 +24,8 @@ bp = Blueprint("main", __name__)
 def home():
     if current_user.is_authenticated:
         return redirect(url_for("main.dashboard"))
-    return render_template("main/home.html")
+    # A new installation says how to make its first administrator; nobody becomes one through the web.
+    return render_template("main/home.html", needs_administrator=not has_administrator())
 
 
 @bp.route("/dashboard")

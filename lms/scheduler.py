@@ -2,6 +2,8 @@
 
 Each job selects what is due now from the database and calls the same service the pages use,
 so a scheduler that was down catches up when it starts, and two running at once do no harm.
+The outbox has a thread of its own here (lms.messages.delivery.Dispatcher): it sends mail as soon
+as a commit anywhere wrote some (LISTEN/NOTIFY on PostgreSQL), and sweeps every few seconds.
 Never started by create_app or the web workers.
 """
 
@@ -43,6 +45,12 @@ def deliver_outbox(moment: datetime) -> int:
     return deliver_pending(moment)
 
 
+def forget_request_keys(moment: datetime) -> int:
+    from lms.core.idempotency import forget_request_keys as forget
+
+    return forget(moment)
+
+
 def session_reminders(moment: datetime) -> int:
     from lms.bookings.reminders import send_session_reminders
 
@@ -67,13 +75,16 @@ def follow_ups(moment: datetime) -> int:
     return invite_due(moment) + remind_due(moment) + close_due(moment)
 
 
-# (job, seconds between runs). The outbox goes last in each minute's work so new messages leave soon.
+OUTBOX_SECONDS = 5
+
+# (job, seconds between runs). The outbox goes last, so `--once` sends what the others wrote.
 JOBS: list[tuple[Callable[[datetime], int], int]] = [
     (session_reminders, 15 * 60),
     (joining_instructions, 15 * 60),
     (evaluation_reminders, 60 * 60),
     (follow_ups, 60 * 60),
-    (deliver_outbox, 60),
+    (forget_request_keys, 60 * 60),
+    (deliver_outbox, OUTBOX_SECONDS),
 ]
 
 
@@ -83,9 +94,29 @@ def run_all_once(app: Flask) -> None:
         run_job(app, job)
 
 
-def build_scheduler(app: Flask) -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone="UTC")
+class Scheduler(BlockingScheduler):
+    """The periodic jobs, and the outbox's dispatcher thread beside them."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(timezone="UTC")
+        from lms.messages.delivery import Dispatcher
+
+        self.dispatcher = Dispatcher(app, interval=OUTBOX_SECONDS)
+
+    def start(self, *args, **kwargs) -> None:
+        self.dispatcher.start()
+        super().start(*args, **kwargs)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.dispatcher.stop()
+        super().shutdown(wait)
+
+
+def build_scheduler(app: Flask) -> Scheduler:
+    scheduler = Scheduler(app)
     for job, seconds in JOBS:
+        if job is deliver_outbox:
+            continue  # the dispatcher's thread sweeps the outbox, and is woken at once
         scheduler.add_job(
             run_job,
             IntervalTrigger(seconds=seconds),

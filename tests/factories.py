@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from lms.accounts.models import Agency, AgencyCategory, Role, User, UserRole
+from lms.accounts import two_factor
+from lms.accounts.models import STAFF_ROLES, Agency, AgencyCategory, Role, SecondFactor, User, UserRole
 from lms.accounts.passwords import hash_password
 from lms.core.timezones import london_to_utc
 from lms.courses.models import (
@@ -20,6 +21,9 @@ from lms.extensions import db
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = hash_password(PASSWORD)
+# The authenticator app every L&D and finance person made here has set up, as their role needs;
+# tests and browser journeys type its codes (second_factor_code) as a person reads them off the app.
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 # Default names carry a "#" that no test writes itself, so however tests are selected (and so
 # however far the counter has run) a default name never meets a name a test chose.
 _counter = itertools.count(1)
@@ -48,7 +52,9 @@ def create_user(
     first_name: str = "Sam",
     last_name: str | None = None,
     enabled: bool = True,
+    second_factor: bool | None = None,
 ) -> User:
+    """A person; L&D and finance have an authenticator app set up unless `second_factor=False`."""
     n = next(_counter)
     if agency is None and other_organisation is None:
         agency = create_agency()
@@ -67,9 +73,36 @@ def create_user(
         created_at=NOW,
         role_rows=[UserRole(role=role) for role in roles],
     )
+    if second_factor or (second_factor is None and set(roles) & set(STAFF_ROLES)):
+        user.second_factor = SecondFactor(totp_secret=STAFF_TOTP_SECRET, enabled_at=NOW)
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def second_factor_codes(moment: datetime | None = None, secret: str = STAFF_TOTP_SECRET) -> list[str]:
+    """The codes an authenticator app with `secret` shows around `moment` (the frozen clock's now):
+    the step before, the step itself and the step after, all of which are accepted once each."""
+    from lms.core.clock import now
+
+    step = two_factor.step_at(moment or now())
+    return [two_factor.code_at_step(secret, s) for s in (step - 1, step, step + 1)]
+
+
+def second_factor_code(user: User | None = None, moment: datetime | None = None) -> str:
+    """A code the app shows now that has not been used yet (each code works once); with the clock
+    frozen, at most three sign-ins of one person in one test find one."""
+    from flask import has_app_context
+
+    from lms.accounts import throttle
+    from lms.core.clock import now
+
+    secret = user.second_factor.totp_secret if user is not None and user.second_factor else STAFF_TOTP_SECRET
+    step = two_factor.step_at(moment or now())
+    for candidate in (step - 1, step, step + 1):
+        if user is None or not has_app_context() or not throttle.code_step_used(user.id, candidate):
+            return two_factor.code_at_step(secret, candidate)
+    raise AssertionError("every code the app shows now has been used: move the clock on")
 
 
 def create_topic(name: str | None = None) -> Topic:

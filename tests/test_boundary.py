@@ -171,3 +171,9 @@ def test_a_nul_character_anywhere_in_a_request_is_refused_before_any_view(client
     response = client.get("/sessions/?q=a%00b")
     assert response.status_code == 422 and "NUL" in response.get_data(as_text=True)
     assert client.get("/certificates/verify/a%00b").status_code == 422
+
+
+def test_a_request_larger_than_the_limit_is_refused_with_a_clear_page(app, client):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/sign-in", data={"email": "x" * (limit + 1)})
+    assert response.status_code == 413 and "too large" in response.get_data(as_text=True)

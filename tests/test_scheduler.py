@@ -268,10 +268,10 @@ def test_two_schedulers_at_once_send_each_message_exactly_once(app, mailbox):
         assert by_kind == {
             "Joining instructions": 8,
             "How has the training changed your practice": 8,
-            "Reminder": 8,
+            "Evaluation reminder": 8,
         }
         assert sorted(e for e, s in arrived if s == "Joining instructions") == upcoming_emails
-        assert sorted(e for e, s in arrived if s == "Reminder") == attendee_emails
+        assert sorted(e for e, s in arrived if s == "Evaluation reminder") == attendee_emails
         with app.app_context():
             assert db.session.scalar(sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_(None))) == 0
     finally:

@@ -1,12 +1,21 @@
-"""Security by default: every route has an access rule, headers and cookies are set."""
+"""Security by default: every route has an access rule, headers and cookies are set, and nobody
+can lock an account's owner out by failing to sign in to it."""
+
+import re
 
 import pytest
 
 from config import Config
 from lms import create_app
 from lms.accounts.models import Role
-from tests.conftest import sign_in
-from tests.factories import create_session, create_user
+from tests.accounts.signing_in import sign_in
+from tests.conftest import empty_all_tables
+from tests.factories import PASSWORD, create_session, create_user
+from tests.live import Browser, gunicorn_fixture
+
+# Three workers sharing the throttle through Redis, trusting one proxy's X-Forwarded-For, so each
+# request can come from an address of its own.
+gunicorn = gunicorn_fixture(workers=3, PROXY_FIX_COUNT="1")
 
 ADMIN_PAGES = [
     "/admin/people",
@@ -38,13 +47,22 @@ def test_public_routes_are_only_the_ones_meant_to_be(app):
     )
     assert public == [
         "/",
+        "/brand.css",
+        "/brand/logo",
+        "/calendar/<token>.ics",
         "/certificates/verify",
         "/certificates/verify/<number>",
         "/healthz",
         "/password/forgot",
         "/password/reset/<token>",
         "/register",
+        "/register/check-your-email",
+        "/register/confirm/<token>",
         "/sign-in",
+        "/sign-in/code",
+        "/sign-in/link",
+        "/sign-in/link/<token>",
+        "/sign-in/set-up",
         "/sign-out",
     ]
 
@@ -106,6 +124,8 @@ def test_cookies_are_secure_and_hsts_is_sent_in_production(monkeypatch):
     monkeypatch.setenv("LMS_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-from-the-environment")
     monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    monkeypatch.setenv("PARTNERSHIP_NAME", "Northshire Safeguarding Children Partnership")
+    monkeypatch.setenv("PARTNERSHIP_ADDRESS", "County Hall, Northtown NT1 1AA")
     config = Config()
     assert config.SESSION_COOKIE_SECURE and config.REMEMBER_COOKIE_SECURE
     app = create_app(config)
@@ -124,3 +144,76 @@ def test_a_bad_setting_is_explained(monkeypatch):
     monkeypatch.setenv("OVERBOOK_PERCENT", "ten")
     with pytest.raises(RuntimeError, match="OVERBOOK_PERCENT must be a whole number"):
         Config()
+
+
+def test_a_sign_in_limit_that_does_not_read_is_explained(monkeypatch):
+    monkeypatch.setenv("SIGN_IN_ACCOUNT_ADDRESS_LIMIT", "five a minute")
+    with pytest.raises(RuntimeError, match="SIGN_IN_ACCOUNT_ADDRESS_LIMIT must read like"):
+        Config()
+
+
+def test_routes_that_need_a_recent_second_factor_exist(app):
+    from lms.core.access import FRESH_FACTOR_ROUTES, PERSONAL_DATA_EXPORTS
+
+    methods = {rule.endpoint: rule.methods for rule in app.url_map.iter_rules()}
+    for endpoint, needed in FRESH_FACTOR_ROUTES.items():
+        assert endpoint in methods and needed <= methods[endpoint], endpoint
+    assert set(PERSONAL_DATA_EXPORTS) <= set(FRESH_FACTOR_ROUTES)
+    marked = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if getattr(app.view_functions[rule.endpoint], "fresh_second_factor", False)
+    }
+    assert {
+        "people.new_person",
+        "people.reset_two_factor",
+        "auth.renew_recovery_codes",
+        "auth.remove_two_factor",
+    } <= marked
+
+
+class FromAddress(Browser):
+    """A browser whose requests arrive, through the trusted proxy, from one address."""
+
+    def __init__(self, base: str, address: str) -> None:
+        super().__init__(base)
+        for opener in (self.opener, self.no_redirects):
+            opener.addheaders = [("X-Forwarded-For", address)]
+
+    def try_password(self, email: str, password: str):
+        page = self.get("/sign-in")
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        return self.submit("/sign-in", {"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.mark.committing
+def test_a_hundred_guesses_from_a_hundred_addresses_across_workers_leave_the_owner_able_to_sign_in(
+    app, gunicorn
+):
+    from lms.extensions import db
+
+    with app.app_context():
+        email = create_user("owner@example.org").email
+        db.session.commit()
+    try:
+        assert FromAddress(gunicorn, "192.0.2.10").try_password(email, PASSWORD).status == 302
+
+        slowed = 0
+        for n in range(100):
+            reply = FromAddress(gunicorn, f"203.0.113.{n}").try_password(email, "a wrong guess")
+            assert reply.status == 422
+            slowed += "from other places" in reply.text
+        assert slowed > 80  # the workers shared the count: most guesses had to wait
+
+        owner = FromAddress(gunicorn, "192.0.2.10")
+        assert owner.try_password(email, PASSWORD).status == 302
+        assert "Hello" in owner.get("/dashboard")
+        # From a new place the owner is at most slowed down (the delay runs on the workers' real
+        # clock, so it may be over by now), never locked out, and is offered a link meanwhile.
+        elsewhere = FromAddress(gunicorn, "198.51.100.7").try_password(email, PASSWORD)
+        assert elsewhere.status == 302 or (
+            "Try again in" in elsewhere.text and "email me a link to sign in" in elsewhere.text
+        )
+    finally:
+        with app.app_context():
+            empty_all_tables()

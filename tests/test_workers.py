@@ -23,12 +23,12 @@ def test_failed_sign_ins_are_counted_across_workers(app, gunicorn):
         browser = Browser(gunicorn)
         page = browser.get("/sign-in")
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-        for _ in range(5):
+        for attempt in range(5):
             status, page = browser.post(
                 "/sign-in", {"email": email, "password": "wrong password", "csrf_token": token}
             )
             assert status == 422
-            assert "The email address or password is not right." in page
+            assert "The email address or password is not right." in page, attempt
         status, page = browser.post("/sign-in", {"email": email, "password": PASSWORD, "csrf_token": token})
         assert status == 422
         assert "Too many failed sign-in attempts" in page

@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from wtforms.fields.choices import SelectChoice
 
+from lms.accounts import throttle
 from lms.accounts.forms import (
     AgencyForm,
     MapOrganisationForm,
+    OrganisationSearchForm,
     PeopleSearchForm,
     PersonForm,
-    agency_choices,
+    SecurityEventSearchForm,
 )
-from lms.accounts.models import Agency, Role, User, UserRole
+from lms.accounts.models import Agency, AgencyCategory, Role, User, UserRole
+from lms.accounts.security import (
+    EVENT_KINDS,
+    event_details,
+    kind_title,
+    people_named_in,
+    reset_second_factor,
+    second_factor_required,
+    security_events_query,
+    unlock_sign_in,
+)
 from lms.accounts.services import (
     create_agency,
+    create_organisation_for,
     create_person,
     map_organisation,
+    suggest_organisations,
     unmapped_organisations,
     update_agency,
     update_person,
 )
-from lms.core.access import roles_required
+from lms.core.access import ask_for_second_factor, fresh_second_factor, roles_required
+from lms.core.audit import ACTION_TITLES
 from lms.core.clock import now
 from lms.core.formatting import plural
-from lms.core.web import domain_errors, filters_from_query, get_or_404, page_number, render_form
+from lms.core.forms import ButtonForm
+from lms.core.web import domain_errors, filters_from_query, get_or_404, page_number, query_args, render_form
 from lms.extensions import db
 
 bp = Blueprint("people", __name__, url_prefix="/admin")
@@ -57,9 +72,10 @@ def people():
 
 @bp.route("/people/new", methods=["GET", "POST"])
 @admin_only
+@fresh_second_factor  # it grants roles
 def new_person():
     form = PersonForm()
-    form.agency.choices = agency_choices()
+    form.with_organisations()
     if request.method == "GET":
         form.roles.data = [Role.TRAINER.value]
     if form.validate_on_submit():
@@ -78,12 +94,14 @@ def new_person():
 def edit_person(user_id: int):
     person = get_or_404(User, user_id)
     form = PersonForm()
-    form.agency.choices = agency_choices(include_inactive_id=person.agency_id)
+    form.with_organisations(person.agency)
     if request.method == "GET":
         form.load_person(person)
         form.roles.data = [role.value for role in person.roles]
         form.enabled.data = person.is_enabled
     if form.validate_on_submit():
+        if form.chosen_roles() != person.roles and (asked := ask_for_second_factor()) is not None:
+            return asked  # granting or removing roles needs a recent second factor
         with domain_errors(form):
             update_person(
                 person,
@@ -95,24 +113,102 @@ def edit_person(user_id: int):
             )
             flash(f"{person.full_name}'s details have been saved.", "success")
             return redirect(url_for("people.people"))
-    return render_form("admin/person_form.html", form=form, person=person)
+    return render_form("admin/person_form.html", form=form, person=person, **_sign_in_security(person))
+
+
+def _sign_in_security(person: User) -> dict:
+    return {
+        "sign_in_status": throttle.account_status(person.email, now=now()),
+        "second_factor_required": second_factor_required(person),
+        "button": ButtonForm(),
+    }
+
+
+@bp.route("/people/<id:user_id>/unlock", methods=["POST"])
+@admin_only
+def unlock_person(user_id: int):
+    person = get_or_404(User, user_id)
+    if ButtonForm().validate_on_submit():
+        with domain_errors():
+            unlock_sign_in(person, by=current_user, now=now())
+            flash(f"Failed sign-ins for {person.full_name} have been cleared.", "success")
+    return redirect(url_for("people.edit_person", user_id=person.id))
+
+
+@bp.route("/people/<id:user_id>/reset-two-factor", methods=["POST"])
+@admin_only
+@fresh_second_factor
+def reset_two_factor(user_id: int):
+    person = get_or_404(User, user_id)
+    if ButtonForm().validate_on_submit():
+        with domain_errors():
+            reset_second_factor(person, by=current_user, now=now())
+            flash(
+                f"{person.full_name}'s authenticator app has been removed and they have been signed out. "
+                "They set up a new one when they next sign in.",
+                "success",
+            )
+    return redirect(url_for("people.edit_person", user_id=person.id))
+
+
+@bp.route("/security-events")
+@admin_only
+def security_events():
+    form = filters_from_query(
+        SecurityEventSearchForm(formdata=None).with_kinds({k: title for k, (title, _) in EVENT_KINDS.items()})
+    )
+    query = security_events_query(
+        person=form.q.data or "", kind=form.kind.data or "", start=form.start.data, end=form.end.data
+    )
+    page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
+    return render_template(
+        "admin/security_events.html",
+        form=form,
+        page=page,
+        people=people_named_in(page.items),
+        kind_title=kind_title,
+        titles=ACTION_TITLES,
+        details=event_details,
+        args=query_args(),
+    )
 
 
 @bp.route("/agencies")
 @admin_only
 def agencies():
+    form = filters_from_query(OrganisationSearchForm(formdata=None))
+    query = sa.select(Agency).order_by(Agency.name)
+    if form.q.data:
+        text = form.q.data.lower()
+        query = query.where(
+            sa.or_(
+                *(
+                    sa.func.lower(column).contains(text, autoescape=True)
+                    for column in (Agency.name, Agency.short_name, Agency.official_code, Agency.postcode)
+                )
+            )
+        )
+    if form.category.data:
+        query = query.where(Agency.category == AgencyCategory(form.category.data))
+    page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
+    ids = [a.id for a in page.items]
     counts = dict(
-        db.session.execute(sa.select(User.agency_id, sa.func.count(User.id)).group_by(User.agency_id)).all()
+        db.session.execute(
+            sa.select(User.agency_id, sa.func.count(User.id))
+            .where(User.agency_id.in_(ids))
+            .group_by(User.agency_id)
+        ).all()
     )
-    rows = db.session.scalars(sa.select(Agency).order_by(Agency.name)).all()
-    unmapped = unmapped_organisations()
-    return render_template("admin/agencies.html", agencies=rows, counts=counts, unmapped=unmapped)
+    unmapped = [(org, suggest_organisations(org.name, limit=1)) for org in unmapped_organisations()[:50]]
+    return render_template(
+        "admin/agencies.html", form=form, page=page, counts=counts, unmapped=unmapped, args=query_args()
+    )
 
 
 @bp.route("/agencies/new", methods=["GET", "POST"])
 @admin_only
 def new_agency():
-    form = AgencyForm()
+    form = AgencyForm().with_parents(None)
     if form.validate_on_submit():
         with domain_errors(form):
             agency = create_agency(form.agency_details(), by=current_user, now=now())
@@ -125,7 +221,7 @@ def new_agency():
 @admin_only
 def edit_agency(agency_id: int):
     agency = get_or_404(Agency, agency_id)
-    form = AgencyForm()
+    form = AgencyForm().with_parents(agency)
     if request.method == "GET":
         form.load_agency(agency)
     if form.validate_on_submit():
@@ -140,22 +236,22 @@ def edit_agency(agency_id: int):
 @admin_only
 def map_other():
     form = MapOrganisationForm()
-    form.agency.choices = [
-        SelectChoice("", "Choose the agency"),
-        *[c for c in agency_choices() if c.value not in ("", "other")],
-    ]
     if request.method == "GET":
-        form.organisation.data = request.args.get("organisation", "")
+        form.organisation.data = request.args.get("organisation", "")[:200]
     if not form.organisation.data:
         return redirect(url_for("people.agencies"))
+    form.offer(suggest_organisations(form.organisation.data))
     if form.validate_on_submit():
-        agency = db.session.get(Agency, int(form.agency.data)) or abort(404)
+        typed = form.organisation.data
         with domain_errors(form):
-            moved = map_organisation(form.organisation.data, agency, by=current_user, now=now())
-            flash(
-                f"“{form.organisation.data}” now maps to {agency.name}; "
-                f"{plural(moved, 'person', 'people')} moved.",
-                "success",
-            )
+            if form.target.data == form.NEW:
+                agency, moved = create_organisation_for(
+                    typed, AgencyCategory(form.category.data), by=current_user, now=now()
+                )
+            else:
+                agency = form.chosen_agency
+                moved = map_organisation(typed, agency, by=current_user, now=now())
+            people = plural(moved, "person", "people")
+            flash(f"“{typed}” now maps to {agency.name}; {people} moved.", "success")
             return redirect(url_for("people.agencies"))
     return render_form("admin/map_organisation.html", form=form)

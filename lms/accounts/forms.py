@@ -8,28 +8,32 @@ from wtforms import (
     BooleanField,
     HiddenField,
     PasswordField,
+    RadioField,
     SelectField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
 
-from lms.accounts.models import Agency, AgencyCategory, Role
+from lms.accounts.models import Agency, AgencyCategory, Role, organisation_key
 from lms.accounts.passwords import MAX_LENGTH, MIN_LENGTH
-from lms.accounts.services import AgencyDetails, PersonDetails
-from lms.core.forms import MultiCheckboxField, options, strip
+from lms.accounts.services import AgencyDetails, PersonDetails, organisation_named, suggest_organisations
+from lms.core.forms import DateField, MultiCheckboxField, Optional, options, strip
 from lms.extensions import db
 
-OTHER = "other"
+
+def organisation_labels(include_id: int | None = None) -> list[str]:
+    """What people pick from as they type: every active organisation's name (and postcode)."""
+    agencies = db.session.scalars(sa.select(Agency).order_by(Agency.name)).all()
+    return [a.label for a in agencies if a.is_active or a.id == include_id]
 
 
 def agency_choices(include_inactive_id: int | None = None) -> list[SelectChoice]:
-    query = sa.select(Agency).order_by(Agency.name)
-    agencies = db.session.scalars(query).all()
-    choices = [("", "Choose your agency")]
-    choices += [(str(a.id), a.display_name) for a in agencies if a.is_active or a.id == include_inactive_id]
-    choices.append((OTHER, "Other (not in this list)"))
+    """Organisations as the options of a select (L&D's lists and filters)."""
+    agencies = db.session.scalars(sa.select(Agency).order_by(Agency.name)).all()
+    choices = [("", "Choose the organisation")]
+    choices += [(str(a.id), a.label) for a in agencies if a.is_active or a.id == include_inactive_id]
     return options(choices)
 
 
@@ -53,13 +57,14 @@ class PersonFieldsMixin:
     job_role = StringField(
         "Job role", [InputRequired("Enter your job role."), Length(max=150)], filters=[strip]
     )
-    agency = SelectField("Agency", [InputRequired("Choose your agency, or Other.")], choices=[])
-    other_organisation = StringField(
-        "Organisation name",
-        [Optional(), Length(max=200)],
+    organisation = StringField(
+        "Organisation you work for",
+        [Length(max=250)],
         filters=[strip],
-        description="If you chose Other: the name of the organisation you work for.",
+        description="Start typing its name, postcode or code, then choose it from the list.",
+        render_kw={"list": "organisations", "autocomplete": "off", "spellcheck": "false"},
     )
+    not_listed = BooleanField("My organisation is not in the list: use the name as I typed it")
     line_manager_name = StringField(
         "Line manager's name",
         [InputRequired("Enter your line manager's name."), Length(max=200)],
@@ -76,24 +81,49 @@ class PersonFieldsMixin:
         render_kw={"type": "email", "spellcheck": "false"},
     )
 
-    def validate(self, extra_validators=None) -> bool:
-        valid = super().validate(extra_validators)
-        # Checked here, not inline: Optional() ends the field's own chain when it is empty.
-        if self.agency.data == OTHER and not self.other_organisation.data:
-            message = "You chose Other: type your organisation's name."
-            self.other_organisation.errors = [*self.other_organisation.errors, message]
-            return False
-        return valid
+    # Where the accounts service's errors about the organisation are shown.
+    error_fields = {"agency": "organisation", "other_organisation": "organisation"}
+    current_agency: Agency | None = None
+    chosen_agency: Agency | None = None
+
+    def with_organisations(self, current: Agency | None = None):
+        """Offer the organisation list; `current` (someone's present organisation) stays valid
+        even if it is no longer offered to new people."""
+        self.current_agency = current
+        self.organisation_labels = organisation_labels(current.id if current else None)
+        return self
+
+    def validate_organisation(self, field):
+        typed = field.data or ""
+        if not typed:
+            raise ValidationError("Enter the organisation you work for.")
+        if self.not_listed.data:
+            return
+        current = self.current_agency
+        if current is not None and organisation_key(typed) in {
+            organisation_key(current.label),
+            organisation_key(current.name),
+        }:
+            self.chosen_agency = current
+            return
+        self.chosen_agency = organisation_named(typed)
+        if self.chosen_agency is None:
+            names = [a.label for a in suggest_organisations(typed, limit=3)]
+            hint = f" Did you mean {' or '.join(f'“{n}”' for n in names)}?" if names else ""
+            raise ValidationError(
+                f"“{typed}” is not in the list.{hint} Choose your organisation as you type, or tick "
+                "“My organisation is not in the list”."
+            )
 
     def person_details(self) -> PersonDetails:
-        agency_id = None if self.agency.data in (OTHER, "") else int(self.agency.data)
+        agency = None if self.not_listed.data else self.chosen_agency
         return PersonDetails(
             first_name=self.first_name.data,
             last_name=self.last_name.data,
             email=self.email.data,
             job_role=self.job_role.data,
-            agency_id=agency_id,
-            other_organisation=self.other_organisation.data if agency_id is None else None,
+            agency_id=agency.id if agency else None,
+            other_organisation=None if agency else self.organisation.data,
             line_manager_name=self.line_manager_name.data,
             line_manager_email=self.line_manager_email.data,
         )
@@ -108,8 +138,11 @@ class PersonFieldsMixin:
             "line_manager_email",
         ):
             getattr(self, name).data = getattr(user, name)
-        self.agency.data = str(user.agency_id) if user.agency_id else OTHER
-        self.other_organisation.data = user.other_organisation
+        self.organisation.data = user.agency.label if user.agency else user.other_organisation
+        self.not_listed.data = user.agency is None and bool(user.other_organisation)
+
+
+_CODE = "That is longer than any code: enter the code again."
 
 
 class NewPasswordMixin:
@@ -147,16 +180,70 @@ class ProfileForm(PersonFieldsMixin, FlaskForm):
 class SignInForm(FlaskForm):
     email = StringField(
         "Email address",
-        [InputRequired("Enter your email address.")],
+        [InputRequired("Enter your email address."), Length(max=254, message="Enter your email address.")],
         filters=[strip],
         render_kw={"autocomplete": "username", "type": "email", "spellcheck": "false"},
     )
     password = PasswordField(
         "Password",
-        [InputRequired("Enter your password.")],
+        [InputRequired("Enter your password."), Length(max=1024, message="That password is too long.")],
         render_kw={"autocomplete": "current-password"},
     )
-    next = HiddenField()
+    next = HiddenField(validators=[Length(max=2000)])
+
+
+class CodeForm(FlaskForm):
+    """A code from an authenticator app, or a recovery code."""
+
+    code = StringField(
+        "Code",
+        [InputRequired("Enter the code from your authenticator app."), Length(max=40, message=_CODE)],
+        filters=[strip],
+        description="The 6 digits your authenticator app shows now, or one of your recovery codes.",
+        render_kw={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "none"},
+    )
+
+
+class SetUpForm(FlaskForm):
+    """The first code from a newly set-up authenticator app."""
+
+    code = StringField(
+        "Code from the app",
+        [InputRequired("Enter the 6-digit code the app shows."), Length(max=40, message=_CODE)],
+        filters=[strip],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"},
+    )
+
+
+class SignInLinkForm(FlaskForm):
+    email = StringField(
+        "Email address",
+        [
+            InputRequired("Enter your email address."),
+            Email("Enter an email address like name@example.org.", check_deliverability=False),
+            Length(max=254),
+        ],
+        filters=[strip],
+        render_kw={"autocomplete": "email", "type": "email"},
+    )
+
+
+class SecurityEventSearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField("Person's name or email", [Optional(), Length(max=200)], filters=[strip])
+    kind = SelectField("Kind", [Optional()], choices=[])
+    start = DateField("From", [Optional()])
+    end = DateField("To", [Optional()])
+
+    def with_kinds(self, kinds: dict[str, str]):
+        self.kind.choices = options([("", "Every kind"), *kinds.items()])
+        return self
+
+    def validate_end(self, field):
+        if field.data and self.start.data and field.data < self.start.data:
+            raise ValidationError("The end date must be on or after the start date.")
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -188,12 +275,27 @@ class PersonForm(PersonFieldsMixin, FlaskForm):
 
 
 class AgencyForm(FlaskForm):
-    name = StringField("Name", [InputRequired("Enter the agency's name."), Length(max=200)], filters=[strip])
+    name = StringField(
+        "Name", [InputRequired("Enter the organisation's name."), Length(max=200)], filters=[strip]
+    )
     short_name = StringField("Short name", [Optional(), Length(max=40)], filters=[strip])
     category = SelectField(
-        "Category",
-        [InputRequired("Choose a category.")],
-        choices=options([("", "Choose a category"), *AgencyCategory.choices()]),
+        "Sector",
+        [InputRequired("Choose a sector.")],
+        choices=options([("", "Choose a sector"), *AgencyCategory.choices()]),
+    )
+    official_code = StringField(
+        "Official code",
+        [Optional(), Length(max=20)],
+        filters=[strip],
+        description="A school's URN or a GP practice's ODS code, if it has one.",
+    )
+    postcode = StringField("Postcode", [Optional(), Length(max=10)], filters=[strip])
+    parent_id = SelectField(
+        "Charges are paid by",
+        [Optional()],
+        choices=[],
+        description="Leave as it is unless another organisation pays, such as a multi-academy trust.",
     )
     billing_contact = StringField("Billing contact", [Optional(), Length(max=200)], filters=[strip])
     billing_email = StringField(
@@ -211,6 +313,15 @@ class AgencyForm(FlaskForm):
     )
     is_active = BooleanField("Shown in the list people choose from", default=True)
 
+    def with_parents(self, agency: Agency | None):
+        """Offer as payers the organisations that pay for themselves (one level of parents)."""
+        payers = db.session.scalars(
+            sa.select(Agency).where(Agency.parent_id.is_(None)).order_by(Agency.name)
+        ).all()
+        others = [(a.id, a.label) for a in payers if agency is None or a.id != agency.id]
+        self.parent_id.choices = options([("", "The organisation itself"), *others])
+        return self
+
     def agency_details(self) -> AgencyDetails:
         return AgencyDetails(
             name=self.name.data,
@@ -221,12 +332,17 @@ class AgencyForm(FlaskForm):
             billing_address=self.billing_address.data,
             purchase_order=self.purchase_order.data,
             is_active=self.is_active.data,
+            official_code=self.official_code.data,
+            postcode=self.postcode.data,
+            parent_id=int(self.parent_id.data) if self.parent_id.data else None,
         )
 
     def load_agency(self, agency) -> None:
         for name in (
             "name",
             "short_name",
+            "official_code",
+            "postcode",
             "billing_contact",
             "billing_email",
             "billing_address",
@@ -235,11 +351,74 @@ class AgencyForm(FlaskForm):
         ):
             getattr(self, name).data = getattr(agency, name)
         self.category.data = agency.category.value
+        self.parent_id.data = str(agency.parent_id) if agency.parent_id else ""
 
 
 class MapOrganisationForm(FlaskForm):
-    organisation = HiddenField(validators=[InputRequired()])
-    agency = SelectField("Map to agency", [InputRequired("Choose the agency.")], choices=[])
+    """Settle a typed "not listed" name: one of the likely matches, another organisation, or a new one."""
+
+    NEW = "new"
+    ANOTHER = "another"
+
+    organisation = HiddenField(validators=[InputRequired(), Length(max=200)])
+    target = RadioField(
+        "Which organisation is it?", [InputRequired("Choose what to do with it.")], choices=[]
+    )
+    another = StringField(
+        "Another organisation",
+        [Optional(), Length(max=250)],
+        filters=[strip],
+        description="Start typing its name, postcode or code.",
+        render_kw={"list": "organisations", "autocomplete": "off"},
+    )
+    category = SelectField(
+        "Sector of the new organisation",
+        [Optional()],
+        choices=options([("", "Choose a sector"), *AgencyCategory.choices()]),
+    )
+    chosen_agency: Agency | None = None
+
+    def offer(self, suggestions: list[Agency]):
+        self.suggestions = suggestions
+        self.organisation_labels = organisation_labels()
+        self.target.choices = [
+            *[(str(a.id), a.label) for a in suggestions],
+            (self.ANOTHER, "Another organisation"),
+            (self.NEW, f"Add “{self.organisation.data}” as a new organisation"),
+        ]
+        return self
+
+    def validate_another(self, field):
+        if self.target.data != self.ANOTHER:
+            return
+        self.chosen_agency = organisation_named(field.data or "")
+        if self.chosen_agency is None:
+            raise ValidationError("Choose the organisation from the list as you type.")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        # Checked here: Optional() ends the sector's own chain when it is empty.
+        if self.target.data == self.NEW and not self.category.data:
+            self.category.errors = [*self.category.errors, "Choose the new organisation's sector."]
+            return False
+        if valid and self.target.data != self.NEW and self.chosen_agency is None:
+            self.another.errors = [*self.another.errors, "Choose the organisation from the list as you type."]
+            return False
+        return valid
+
+    def validate_target(self, field):
+        if field.data and field.data.isdigit():
+            self.chosen_agency = next((a for a in self.suggestions if str(a.id) == field.data), None)
+
+
+class OrganisationSearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField("Name, code or postcode", [Optional(), Length(max=200)], filters=[strip])
+    category = SelectField(
+        "Sector", [Optional()], choices=options([("", "Any sector"), *AgencyCategory.choices()])
+    )
 
 
 class PeopleSearchForm(FlaskForm):

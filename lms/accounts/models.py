@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -20,6 +20,10 @@ class Role(TitledEnum):
     TRAINER = ("trainer", "Trainer")
     LND_ADMIN = ("lnd_admin", "L&D admin")
     FINANCE = ("finance", "Finance")
+
+
+# Roles whose accounts need a second factor while STAFF_TWO_FACTOR is on.
+STAFF_ROLES = (Role.LND_ADMIN, Role.FINANCE)
 
 
 class AgencyCategory(TitledEnum):
@@ -57,12 +61,20 @@ def organisation_key(name: str) -> str:
 
 
 class Agency(db.Model):
+    """An organisation a practitioner belongs to: a police force, a trust, the council, and each
+    school, GP practice and nursery on its own. Its charges are billed to it, or to its parent when
+    it has one (a multi-academy trust for its schools)."""
+
     __tablename__ = "agency"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     short_name: Mapped[str | None] = mapped_column(sa.String(40))
     category: Mapped[AgencyCategory] = mapped_column(enum_column(AgencyCategory))
+    # The code it is officially known by: a school's URN, a GP practice's ODS code.
+    official_code: Mapped[str | None] = mapped_column(sa.String(20))
+    postcode: Mapped[str | None] = mapped_column(sa.String(10))
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("agency.id"), index=True)
     billing_contact: Mapped[str | None] = mapped_column(sa.String(200))
     billing_email: Mapped[str | None] = mapped_column(sa.String(254))
     billing_address: Mapped[str | None] = mapped_column(sa.Text)
@@ -71,12 +83,26 @@ class Agency(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     members: Mapped[list[User]] = relationship(back_populates="agency")
+    parent: Mapped[Agency | None] = relationship(remote_side=[id])
 
-    __table_args__ = (sa.Index("uq_agency_name_lower", sa.func.lower(name), unique=True),)
+    __table_args__ = (
+        sa.Index("uq_agency_name_lower", sa.func.lower(name), unique=True),
+        sa.Index("uq_agency_official_code", official_code, unique=True),
+    )
 
     @property
     def display_name(self) -> str:
         return f"{self.name} ({self.short_name})" if self.short_name else self.name
+
+    @property
+    def payer(self) -> Agency:
+        """Who is invoiced for this organisation's charges: its parent when it has one."""
+        return self.parent if self.parent is not None else self
+
+    @property
+    def label(self) -> str:
+        """How people pick it from a list: the name, and the postcode when there is one."""
+        return f"{self.display_name}, {self.postcode}" if self.postcode else self.display_name
 
 
 class OrganisationMapping(db.Model):
@@ -116,11 +142,16 @@ class User(UserMixin, db.Model):
     # Part of the sign-in cookie; changing it signs the person out everywhere.
     session_token: Mapped[str] = mapped_column(sa.String(64), unique=True)
     is_enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # Registered, but has not yet followed the link emailed to the address: cannot sign in yet.
+    confirmation_pending: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     agency: Mapped[Agency | None] = relationship(back_populates="members")
     role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    second_factor: Mapped[SecondFactor | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __table_args__ = (
         sa.CheckConstraint(
@@ -149,6 +180,15 @@ class User(UserMixin, db.Model):
         return bool(self.roles.intersection(roles))
 
     @property
+    def is_staff(self) -> bool:
+        """L&D and finance: they grant roles, issue invoices and export personal data."""
+        return self.has_role(*STAFF_ROLES)
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.second_factor is not None
+
+    @property
     def organisation_name(self) -> str:
         if self.agency is not None:
             return self.agency.name
@@ -161,3 +201,83 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # type: ignore[override]
         return self.is_enabled
+
+
+class SecondFactor(db.Model):
+    """A person's authenticator app: the secret it shares with us (TOTP, RFC 6238)."""
+
+    __tablename__ = "second_factor"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    totp_secret: Mapped[str] = mapped_column(sa.String(32))
+    enabled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecoveryCode(db.Model):
+    """A one-time code for when the authenticator app is lost; only its hash is kept."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "code_hash"),)
+
+
+class SignInSession(db.Model):
+    """One browser's sign-in. Its secret token travels in the session cookie and only its hash is
+    kept here, so ending the row signs that browser out."""
+
+    __tablename__ = "sign_in_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    address: Mapped[str | None] = mapped_column(sa.String(45))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(200))
+    # When the second factor was last given in this browser: some actions need it recently.
+    factor_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def factor_is_fresh(self, now: datetime, minutes: int) -> bool:
+        return self.factor_confirmed_at is not None and now - self.factor_confirmed_at <= timedelta(
+            minutes=minutes
+        )
+
+    @property
+    def browser(self) -> str:
+        """The browser and system, in words, from its user agent."""
+        return describe_user_agent(self.user_agent or "")
+
+
+# What a user agent says, in the order to look (Edge and Opera also say Chrome; Chrome says Safari).
+BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+SYSTEMS = (
+    ("Windows", "Windows"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_user_agent(agent: str) -> str:
+    """"Firefox on Windows": enough to tell one's own sign-ins apart."""
+    browser = next((name for mark, name in BROWSERS if mark in agent), "")
+    system = next((name for mark, name in SYSTEMS if mark in agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "An unknown browser"

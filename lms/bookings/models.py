@@ -64,6 +64,8 @@ class Booking(db.Model):
     is_late_cancellation: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     substitute_of_id: Mapped[int | None] = mapped_column(sa.ForeignKey("booking.id", ondelete="SET NULL"))
     is_walk_in: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Recorded from attendance before this system (an import): counted, never evaluated or certified.
+    is_past_record: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     attendance: Mapped[Attendance | None] = mapped_column(enum_column(Attendance))
     attendance_marked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attendance_marked_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
@@ -89,6 +91,15 @@ class Booking(db.Model):
             sqlite_where=sa.text("status IN ('confirmed', 'waiting')"),
         ),
         sa.Index("ix_booking_session_status", "session_id", "status"),
+        # Evaluation requests still waiting for their reminder, by when they were made (the sweep).
+        sa.Index(
+            "ix_booking_evaluation_due",
+            "evaluation_requested_at",
+            postgresql_where=sa.text(
+                "evaluation_reminded_at IS NULL AND evaluation_requested_at IS NOT NULL"
+            ),
+            sqlite_where=sa.text("evaluation_reminded_at IS NULL AND evaluation_requested_at IS NOT NULL"),
+        ),
         sa.CheckConstraint("attendance IS NULL OR status = 'confirmed'", name="attendance_confirmed"),
     )
 
@@ -134,8 +145,9 @@ class Booking(db.Model):
 
     @property
     def earns_certificate(self) -> bool:
-        """Certificates are for delegates marked as attending the whole session."""
-        return self.is_confirmed and self.attendance is Attendance.ATTENDED
+        """Certificates are for delegates marked as attending the whole session (and evaluating it,
+        which a past record from before the system never could)."""
+        return self.is_confirmed and self.attendance is Attendance.ATTENDED and not self.is_past_record
 
     @property
     def is_substituted(self) -> bool:

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app
-
 from lms.bookings.models import Booking
-from lms.messages.ics import calendar_invite
-from lms.messages.services import queue_message
+from lms.messages.calendar import invitation
+from lms.messages.services import queue_message, session_subject
 
 
 def _invite(booking: Booking, *, now: datetime, cancel: bool = False) -> dict[str, str]:
-    session = booking.session
-    domain = current_app.config["BASE_URL"].split("://")[-1].split("/")[0] or "lms"
-    online = session.delivery_mode.is_online
-    location = (session.online_link or "Online") if online else (session.venue or "")
-    return calendar_invite(
-        uid=f"session-{session.id}-booking-{booking.id}@{domain}",
-        sequence=session.sequence + (1 if cancel else 0),
-        starts_at=session.starts_at,
-        ends_at=session.ends_at,
-        summary=session.course.title,
-        description=f"{session.course.title}\n{current_app.config['PARTNERSHIP_NAME']} training",
-        location=location,
-        organiser_email=current_app.config["PARTNERSHIP_EMAIL"],
-        now=now,
-        cancel=cancel,
-    )
+    """A calendar request for a confirmed place, or the cancellation that removes it again."""
+    return invitation(booking, now=now, cancel=cancel)
 
 
 def _send(
@@ -45,7 +29,7 @@ def _send(
         kind,
         to=person.email,
         user=person,
-        subject=f"{subject}: {booking.session.course.title}",
+        subject=session_subject(subject, booking.session),
         template=f"bookings/{template}",
         now=now,
         attachments=[invite] if invite else None,

@@ -17,7 +17,7 @@ from lms.core.calendar import working_days_before
 from lms.core.timezones import london_date, start_of_london_day
 from lms.courses.models import CourseSession, SessionStatus
 from lms.extensions import db
-from lms.messages.services import queue_message
+from lms.messages.services import queue_message, session_subject
 
 
 def _upcoming_confirmed(now: datetime, within: timedelta, marker) -> list[Booking]:
@@ -48,7 +48,7 @@ def _send(booking: Booking, kind: str, subject: str, template: str, now: datetim
         kind,
         to=booking.user.email,
         user=booking.user,
-        subject=f"{subject}: {booking.session.course.title}",
+        subject=session_subject(subject, booking.session),
         template=f"bookings/{template}",
         now=now,
         dedupe_key=f"{kind}:{booking.id}",

@@ -7,10 +7,12 @@ counts. A partial unique index allows one live booking per person per session.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from lms.accounts.models import Role, User
 from lms.bookings import notify
@@ -23,10 +25,12 @@ from lms.bookings.rules import (
     is_late_cancellation,
     is_promotion_without_notice,
 )
-from lms.core.audit import log_action
+from lms.core.audit import AuditEntry, log_action
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.formatting import bookings_close_sentence, format_rate, plural, plural_word
-from lms.courses.models import CourseSession, SessionStatus
+from lms.core.permissions import require_role
+from lms.core.timezones import InvalidLocalTime, end_of_london_day, london_to_utc, start_of_london_day
+from lms.courses.models import Course, CourseSession, SessionStatus
 from lms.courses.services import SessionDetails, fill_session
 from lms.evaluations.services import award_certificate, request_evaluation, request_evaluations
 from lms.extensions import db
@@ -41,22 +45,52 @@ class BookingError(DomainError):
 # Locking and counting -------------------------------------------------------------------------
 
 
+# The sessions whose row lock this database transaction holds, with the (sub)transaction that took it.
+_LOCKED = "lms.locked_sessions"
+
+
 def lock_session(session: CourseSession) -> CourseSession:
-    """Take the session's row lock and reload it, so counts read after this are current."""
+    """Take the session's row lock and reload it, so counts read after this are current. A session
+    already locked in this transaction is current as it is: nobody else can have changed it."""
+    taken_in = db.session.info.get(_LOCKED, {}).get(session.id)
+    if taken_in is not None and taken_in.is_active:
+        return session
+    return _read_locked(session.id)
+
+
+def session_for_booking(session_id: int) -> CourseSession | None:
+    """The session read with its row lock taken, or None: a booking request's first read of it, so
+    that book_place takes the lock without reading the session a second time."""
+    return _read_locked(session_id, missing_ok=True)
+
+
+def _read_locked(session_id: int, *, missing_ok: bool = False) -> CourseSession | None:
     if db.session.get_bind().dialect.name == "sqlite":
         # Writers already began with BEGIN IMMEDIATE; this write makes sure of the lock anyway.
         db.session.execute(
             sa.update(CourseSession)
-            .where(CourseSession.id == session.id)
+            .where(CourseSession.id == session_id)
             .values(id=CourseSession.id)
             .execution_options(synchronize_session=False)
         )
-    return db.session.scalars(
+    result = db.session.scalars(
         sa.select(CourseSession)
-        .where(CourseSession.id == session.id)
+        .where(CourseSession.id == session_id)
         .with_for_update(key_share=True, of=CourseSession)
         .execution_options(populate_existing=True)
-    ).one()
+    )
+    session = result.one_or_none() if missing_ok else result.one()
+    if session is not None:
+        current = db.session()
+        transaction = current.get_nested_transaction() or current.get_transaction()
+        current.info.setdefault(_LOCKED, {})[session_id] = transaction
+    return session
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_locks(orm_session: Session, transaction) -> None:
+    if transaction.parent is None:  # the database transaction ended, and its locks with it
+        orm_session.info.pop(_LOCKED, None)
 
 
 def count_bookings(session: CourseSession, status: BookingStatus) -> int:
@@ -281,9 +315,8 @@ def substitute_booking(booking: Booking, colleague: User, *, by: User, now: date
 # Managing a session (L&D) ---------------------------------------------------------------------
 
 
-def _require_admin(by: User) -> None:
-    if not by.has_role(Role.LND_ADMIN):
-        raise PermissionDenied("Only the L&D team can do that.")
+def _require_admin(by: User | None) -> None:
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can do that.")
 
 
 def add_delegate(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
@@ -540,3 +573,179 @@ def close_register(session: CourseSession, *, by: User, now: datetime) -> None:
     for booking in register_of(session):
         if booking.attendance is Attendance.NO_SHOW:
             raise_charge(booking, ChargeReason.NO_SHOW, now=now)
+
+
+# Past attendance (history loaded at go-live) ----------------------------------------------------
+
+PAST_SESSION_START = time(9, 30)  # when a past session is taken to have started, if the file does not say
+
+
+def record_past_attendance(
+    person: User,
+    course: Course,
+    day: date,
+    outcome: Attendance,
+    *,
+    start: time | None = None,
+    minutes: int | None = None,
+    places: int | None = None,
+    by: User | None,
+    now: datetime,
+) -> tuple[Booking, str]:
+    """Record that `person` attended (or missed) a session of `course` on `day` that ran before this
+    system did. The session is made if it is not there yet, completed with its register closed; the
+    person gets a confirmed booking with the outcome. Nothing is sent and nothing is charged. Recording
+    the same person on the same session again changes the outcome instead of adding a booking.
+    Returns the booking and "created", "updated" or "unchanged"."""
+    require_role(by, Role.LND_ADMIN, message="Only the L&D team can record past attendance.")
+    if minutes is not None and not 15 <= minutes <= 100 * 60:
+        raise BookingError("A session lasts from a quarter of an hour to 100 hours.", field="hours")
+    if places is not None and not 1 <= places <= 10_000:
+        raise BookingError("A session has from 1 to 10,000 places.", field="places")
+    session, session_changed = _past_session(course, day, start, minutes, places, by=by, now=now)
+    booking = live_booking(session, person)
+    before = booking.attendance if booking is not None else None
+    if booking is not None and before is outcome:
+        return booking, "updated" if session_changed else "unchanged"
+    if booking is None:
+        booking = Booking(
+            session=session,
+            user=person,
+            agency_id=person.agency_id,
+            other_organisation=person.other_organisation,
+            status=BookingStatus.CONFIRMED,
+            booked_at=session.starts_at,
+            booked_by_id=by.id if by else None,
+            confirmed_at=session.starts_at,
+            is_past_record=True,
+        )
+        db.session.add(booking)
+    booking.attendance = outcome
+    booking.attendance_marked_at = now
+    booking.attendance_marked_by_id = by.id if by else None
+    db.session.flush()
+    if places is None:
+        # Places not known: at least everyone recorded on the session had one.
+        session.places = max(session.places, count_bookings(session, BookingStatus.CONFIRMED))
+        db.session.flush()
+    log_action(
+        "lms.booking.past_recorded",
+        subject=booking,
+        actor=by,
+        now=now,
+        session_id=session.id,
+        user_id=person.id,
+        before=before.value if before else None,
+        after=outcome.value,
+    )
+    return booking, "created" if before is None else "updated"
+
+
+def _past_session(
+    course: Course,
+    day: date,
+    start: time | None,
+    minutes: int | None,
+    places: int | None,
+    *,
+    by: User | None,
+    now: datetime,
+) -> tuple[CourseSession, bool]:
+    """The session of `course` on `day` (at `start`, when given) that past attendance goes on, made if
+    needed, and whether its length or places changed. It must have ended before the evaluation and
+    follow-up window, and have no register kept in this system."""
+    try:
+        starts_at = london_to_utc(datetime.combine(day, start or PAST_SESSION_START))
+    except InvalidLocalTime as exc:
+        raise BookingError(str(exc), field="start_time") from exc
+    query = sa.select(CourseSession).where(
+        CourseSession.course_id == course.id,
+        CourseSession.status != SessionStatus.CANCELLED,
+        CourseSession.starts_at >= start_of_london_day(day),
+        CourseSession.starts_at < end_of_london_day(day),
+    )
+    if start is not None:
+        query = query.where(CourseSession.starts_at == starts_at)
+    found = db.session.scalars(query.order_by(CourseSession.starts_at)).all()
+    if len(found) > 1:
+        raise BookingError(
+            f"{course.title} has {len(found)} sessions on {day:%d/%m/%Y}: give the start time of yours.",
+            field="start_time",
+        )
+    session = found[0] if found else None
+    length = timedelta(minutes=minutes or course.duration_minutes)
+    window = timedelta(days=current_app.config["FOLLOW_UP_CLOSE_DAYS"])
+    if (session.ends_at if session else starts_at + length) > now - window:
+        raise BookingError(
+            f"Past attendance is for sessions that ended more than {window.days} days ago, once their "
+            "evaluations and follow-up surveys are over. Keep this session's register in the system.",
+            field="date",
+        )
+    if session is not None and _recorded_as_past(session):
+        return session, _correct_past_session(session, length if minutes else None, places, by=by, now=now)
+    if session is not None:
+        booked = db.session.scalar(sa.select(Booking.id).where(Booking.session_id == session.id).limit(1))
+        if booked is not None or session.register_is_closed:
+            raise BookingError.conflict(
+                f"The session of {course.title} on {day:%d/%m/%Y} has its own register in the system: "
+                "correct its attendance there.",
+                field="date",
+            )
+    else:
+        # A session nobody booked in this system (listed by the programme, say) is taken over as it is.
+        session = CourseSession(
+            course=course,
+            starts_at=starts_at,
+            ends_at=starts_at + length,
+            delivery_mode=course.delivery_mode,
+            places=places or 1,
+            overbook_percent=0,
+            cost_pence=0,
+            created_at=now,
+            updated_at=now,
+        )
+        db.session.add(session)
+    if places is not None:
+        session.places = places
+    if minutes is not None:
+        session.ends_at = session.starts_at + length
+    session.status = SessionStatus.COMPLETED
+    session.register_closed_at = now
+    session.register_closed_by_id = by.id if by else None
+    session.updated_at = now
+    db.session.flush()
+    log_action("lms.session.past_recorded", subject=session, actor=by, now=now, course_id=course.id)
+    return session, False
+
+
+def _recorded_as_past(session: CourseSession) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(AuditEntry.id)
+            .where(
+                AuditEntry.name == "lms.session.past_recorded",
+                AuditEntry.subject_type == CourseSession.__tablename__,
+                AuditEntry.subject_id == session.id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _correct_past_session(
+    session: CourseSession, length: timedelta | None, places: int | None, *, by: User | None, now: datetime
+) -> bool:
+    """A later file may say how long a past session was, or how many places it had."""
+    before = {"places": session.places, "ends_at": session.ends_at.isoformat()}
+    if length is not None:
+        session.ends_at = session.starts_at + length
+    if places is not None:
+        session.places = places
+    after = {"places": session.places, "ends_at": session.ends_at.isoformat()}
+    if after == before:
+        return False
+    session.updated_at = now
+    db.session.flush()
+    log_action("lms.session.past_recorded", subject=session, actor=by, now=now, before=before, after=after)
+    return True

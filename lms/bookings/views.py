@@ -26,6 +26,7 @@ from lms.bookings.services import (
     keep_register,
     register_of,
     remove_delegate,
+    session_for_booking,
     substitute_booking,
     waiting_position,
 )
@@ -53,7 +54,7 @@ def _own_booking_or_404(booking_id: int) -> Booking:
 @bp.route("/sessions/<id:session_id>/book", methods=["POST"])
 @signed_in
 def book(session_id: int):
-    session = get_or_404(CourseSession, session_id)
+    session = session_for_booking(session_id) or abort(404)
     if ButtonForm().validate_on_submit():
         with domain_errors():
             booking = book_place(session, current_user, by=current_user, now=now())

@@ -1,15 +1,31 @@
 """Who may open a route. Every view is marked public, signed_in, or roles_required(...);
-a test walks the URL map and fails on any view without a mark."""
+a test walks the URL map and fails on any view without a mark.
+
+Some actions also need the second factor given recently in this browser (granting roles, running
+invoices, exporting personal data): the mark fresh_second_factor on this area's routes, and
+FRESH_FACTOR_ROUTES for other areas' routes, both checked by ask_for_second_factor().
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import abort
+from flask import abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from lms.extensions import login_manager
+
+# Routes of other areas that need a recent second factor, with the methods that do the deed.
+FRESH_FACTOR_ROUTES: dict[str, frozenset[str]] = {
+    "finance.run": frozenset({"POST"}),  # running invoices
+    "finance.export_csv": frozenset({"GET"}),  # invoice lines with delegates' names
+}
+# Downloads of personal data, written to the security events as they are sent.
+PERSONAL_DATA_EXPORTS: dict[str, str] = {
+    "finance.export_csv": "Invoices and credit notes (CSV), with delegates' names",
+}
 
 
 def public(view: Callable) -> Callable:
@@ -46,3 +62,43 @@ def roles_required(*roles) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorate
+
+
+def fresh_second_factor(view: Callable) -> Callable:
+    """The route's state-changing requests need the second factor given in the last
+    SECOND_FACTOR_FRESH_MINUTES; otherwise the person is asked for a code first."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.method == "POST":
+            asked = ask_for_second_factor()
+            if asked is not None:
+                return asked
+        return view(*args, **kwargs)
+
+    wrapper.fresh_second_factor = True
+    return wrapper
+
+
+def ask_for_second_factor():
+    """A redirect to the page that asks for a code, when this browser's second factor is not
+    recent; None when it is, or when the person has no second factor to give."""
+    from lms.accounts.security import factor_is_fresh
+    from lms.core.clock import now
+
+    if not current_user.is_authenticated:
+        return None
+    if factor_is_fresh(current_user, g.get("sign_in"), now=now()):
+        return None
+    flash("For your security, enter a code from your authenticator app to carry on.", "info")
+    return redirect(url_for("auth.confirm_second_factor", next=_come_back_to()))
+
+
+def _come_back_to() -> str:
+    """Where to return once the code is given: this page, or for a form the page it was sent from."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path.startswith("/"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return url_for("main.dashboard")

@@ -110,3 +110,18 @@ def _begin_sqlite(connection) -> None:
     # A writer takes the write lock up front; otherwise two writers can both read
     # the same state and one fails on upgrade. Readers stay deferred and unblocked.
     connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+@contextmanager
+def unit_of_work():
+    """Commit what the block did, or roll all of it back: how commands end their work, as the
+    request boundary does for pages."""
+    from lms.extensions import db
+
+    with write_intent():
+        try:
+            yield db.session
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise

@@ -6,20 +6,34 @@ one service; the boundary then commits once, for every state-changing request, o
 anything was raised. A DomainError becomes its status and message: beside the form's field or above
 the form when the view wraps the service call in ``domain_errors(form)``, otherwise on an error
 page with the error's status. No view commits or rolls back by itself.
+
+A lost database connection (a restart or failover) is not the person's problem: a transaction whose
+connection drops before it commits is rolled back and the view run again from the start on a fresh
+connection (a few times at most, then the page says the service is busy); nothing was committed, so
+that is safe. A state-changing request first claims its key (lms.core.idempotency) and stores its
+outcome with its change, so a request whose COMMIT was lost (did it land?) or that arrives twice is
+answered with the first outcome instead of acting twice.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from flask import Flask, flash, g, has_request_context, request, session, url_for
+from flask import Flask, flash, g, has_request_context, redirect, request, session, url_for
+from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.routing import BaseConverter, ValidationError
 
+from lms.core import idempotency
+from lms.core.clock import now
+from lms.core.db import set_write_intent
 from lms.core.errors import DomainError, InvalidInput
 from lms.extensions import db
 
@@ -35,17 +49,140 @@ class WriteOnSafeRequest(RuntimeError):
     """A GET (or HEAD) changed the database: it should have been a POST."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database connection was lost on every attempt at a request."""
+
+
 class Boundary(Flask):
     """Flask, with every view run inside the one transaction the request commits at its end."""
 
+    def preprocess_request(self):  # type: ignore[override]
+        # Before any hook reads the database (who is signed in), so SQLite begins a writer's
+        # transaction with its write lock (BEGIN IMMEDIATE) rather than upgrading to it later.
+        set_write_intent(request.method not in SAFE_METHODS)
+        return _on_fresh_connections(super().preprocess_request, "its checks")
+
     def dispatch_request(self):  # type: ignore[override]
-        try:
+        form_key = None
+        if request.method not in SAFE_METHODS:
+            # The same key on every attempt: one after a lost COMMIT finds the outcome if it landed.
+            form_key = idempotency.form_key(request.form.get(idempotency.FIELD))
+        return _on_fresh_connections(lambda: self._run_view(form_key), "the view")
+
+    def _run_view(self, form_key: str | None):
+        if form_key is None:  # a safe request: nothing to claim, nothing to commit
             result = super().dispatch_request()
+            finish_transaction()
+            return result
+        key = idempotency.stored_key(form_key, _user_id())
+        done = idempotency.claim(key, now=now())
+        if done is not None:
+            db.session.rollback()
+            return replay(done)
+        flashed_before = list(session.get("_flashes", []))
+        response = self.make_response(super().dispatch_request())
+        if response.status_code >= 400:
+            idempotency.release(key)  # nothing was done: the same form sent again runs again
+        else:
+            idempotency.record(key, outcome_of(response, flashed_before))
+        finish_transaction()
+        return response
+
+
+# A lost connection is not the person's problem: the work starts again on a fresh one. Once is
+# usually enough; a database being restarted, or failing over, may drop a few in a row.
+ATTEMPTS = 6
+RECONNECT_PAUSE_SECONDS = 0.5
+
+
+def _on_fresh_connections(run, what: str):
+    """Run `run` in the request's transaction; when the connection is lost before it commits (or
+    while committing, when the request's key tells whether that landed), roll back and run it again
+    from the start on a fresh connection. Nothing was committed, so running it again is safe."""
+    for attempt in range(1, ATTEMPTS + 1):
+        before = _RequestState()
+        try:
+            return run()
+        except DBAPIError as error:
+            db.session.rollback()
+            before.restore()
+            if not _lost_connection(error):
+                raise
+            if attempt == ATTEMPTS:
+                raise DatabaseUnavailable(str(error.orig)) from error
+            log.warning("Connection lost in %s %s; running %s again", request.method, request.path, what)
+            if error.statement is None:  # the database would not take a connection: give it a moment
+                time.sleep(RECONNECT_PAUSE_SECONDS)
         except BaseException:
             db.session.rollback()
+            before.restore_cookie()
             raise
-        finish_transaction()
-        return result
+    raise AssertionError("unreachable")
+
+
+def _lost_connection(error: DBAPIError) -> bool:
+    """The connection dropped (a restart, a failover), or no new one could be made."""
+    return error.connection_invalidated or (isinstance(error, OperationalError) and error.statement is None)
+
+
+class _RequestState:
+    """The signed cookie and `g` as a view found them, to put back before the view runs again."""
+
+    def __init__(self) -> None:
+        self.cookie = {k: (list(v) if isinstance(v, list) else v) for k, v in session.items()}
+        self.globals = dict(vars(g._get_current_object()))
+
+    def restore_cookie(self) -> None:
+        # Nothing was saved, so no "saved" message (nor a sign-in) may survive into the next page.
+        if dict(session) != self.cookie:
+            session.clear()
+            session.update(self.cookie)
+
+    def restore(self) -> None:
+        self.restore_cookie()
+        current = vars(g._get_current_object())
+        current.clear()
+        current.update(self.globals)
+
+
+def _user_id() -> int | None:
+    return current_user.id if current_user.is_authenticated else None
+
+
+def outcome_of(response, flashed_before: list) -> idempotency.Outcome:
+    """What to answer the same form with, if it comes again: the redirect, or the page itself."""
+    flashed = list(session.get("_flashes", []))
+    if flashed[: len(flashed_before)] == flashed_before:
+        flashed = flashed[len(flashed_before) :]
+    page = None
+    if response.mimetype == "text/html" and not response.is_streamed and not response.location:
+        page = response.get_data(as_text=True)
+    return idempotency.Outcome(
+        status=response.status_code,
+        location=response.headers.get("Location"),
+        flashes=[(category, message) for category, message in flashed],
+        page=page,
+    )
+
+
+def replay(done: idempotency.Outcome):
+    """The first request's answer, given again: nothing is done twice."""
+    from flask import current_app, render_template
+
+    for category, message in done.flashes:
+        flash(message, category)
+    if done.location:
+        return redirect(done.location, code=done.status)
+    if done.page is not None:
+        return current_app.response_class(done.page, status=done.status, mimetype="text/html")
+    title, message = "Already done", "That form was sent before and has been done; it was not done again."
+    return render_template("errors/error.html", title=title, message=message), done.status
+
+
+def request_key_field() -> Markup:
+    """The hidden field each state-changing form carries, so sending it twice acts once."""
+    field = Markup('<input type="hidden" name="{}" value="{}">')
+    return field.format(idempotency.FIELD, idempotency.new_form_key())
 
 
 def finish_transaction() -> None:
@@ -58,13 +195,7 @@ def finish_transaction() -> None:
                 raise WriteOnSafeRequest(message)
             log.error(message)
         return
-    try:
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        # Nothing was saved, so no "saved" message may survive into the next page.
-        session.pop("_flashes", None)
-        raise
+    db.session.commit()
 
 
 def _has_pending_changes() -> bool:
@@ -133,8 +264,22 @@ def register_boundary(app: Flask, page) -> None:
         db.session.rollback()
         return page(error.status, ERROR_TITLES.get(error.status, ERROR_TITLES[422]), error.message)
 
+    @app.errorhandler(DatabaseUnavailable)
+    def database_unavailable(error: DatabaseUnavailable):
+        from flask_login import AnonymousUserMixin
+
+        log.error("No database connection for %s %s: %s", request.method, request.path, error)
+        g._login_user = AnonymousUserMixin()  # the page must not need the database to say so
+        return page(
+            503,
+            "The service is busy",
+            "The database did not answer. Send the form again in a moment: if it was done, "
+            "you will see so, and it will not be done twice.",
+        )
+
     app.url_map.converters["id"] = IdConverter
     app.jinja_env.globals["query_args"] = query_args
+    app.jinja_env.globals["request_key_field"] = request_key_field
     app.before_request(refuse_unstorable_input)
 
 

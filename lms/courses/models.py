@@ -114,6 +114,7 @@ class CourseSession(db.Model):
         sa.CheckConstraint("overbook_percent BETWEEN 0 AND 100", name="overbook_range"),
         sa.CheckConstraint("cost_pence >= 0", name="cost_not_negative"),
         sa.Index("ix_course_session_starts_at", "starts_at"),
+        sa.Index("ix_course_session_ends_at", "ends_at"),  # follow-ups are due weeks after the end
         sa.Index("ix_course_session_course_starts", "course_id", "starts_at"),
     )
 

@@ -1,5 +1,9 @@
 """Each agency of agencies.csv as a demo needs it: billing details, email domains, the jobs its
-staff do, and how many of the children's workforce it employs (a weight, not a count)."""
+staff do, and how many of the children's workforce it employs (a weight, not a count).
+
+A row that is a sector rather than one organisation ("Primary school") describes the sector as a
+whole: the demo shares its weight and jobs out among the sector's organisations (organisations.py)
+and bills each of them on its own; the benchmark dataset uses the rows as they are."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class StaffAccount:
     first_name: str
     last_name: str
     job_role: str
-    agency: str  # a name in agencies.csv
+    agency: str  # a name in organisations.csv
     role: Role
     line_manager: tuple[str, str] | None = None  # name, email
 
@@ -80,7 +80,7 @@ STAFF: tuple[StaffAccount, ...] = (
         "Sarah",
         "O'Connor",
         "Domestic abuse trainer",
-        "Private or independent provider",
+        "Midlands Domestic Abuse Training Partnership",
         Role.TRAINER,
     ),
     StaffAccount(
@@ -88,7 +88,7 @@ STAFF: tuple[StaffAccount, ...] = (
         "Marcus",
         "Campbell",
         "Exploitation and youth violence trainer",
-        "Voluntary or community organisation",
+        "Safer Streets Training CIC",
         Role.TRAINER,
     ),
     StaffAccount(
@@ -96,7 +96,7 @@ STAFF: tuple[StaffAccount, ...] = (
         "Rachel",
         "Hughes",
         "Substance misuse trainer",
-        "Voluntary or community organisation",
+        "Pathways Recovery Training",
         Role.TRAINER,
     ),
     StaffAccount(
@@ -104,7 +104,7 @@ STAFF: tuple[StaffAccount, ...] = (
         "Amina",
         "Yusuf",
         "Independent safeguarding consultant and trainer",
-        "Private or independent provider",
+        "Equal Voices Safeguarding Consultancy",
         Role.TRAINER,
     ),
 )
@@ -117,8 +117,9 @@ class TypedOrganisation:
     domain: str  # email domain, without ".example"
 
 
-# One person each; about 5% of the practitioners. The repeats differ in case (grouped on the
-# mapping screen) or in punctuation (listed apart, for L&D to map both).
+# One person each. The repeats differ in case (grouped on the mapping screen) or in punctuation
+# (listed apart, for L&D to map both). Some are organisations missing from the list; the last ones
+# are on the list, typed by someone who did not find them there, for L&D to map onto it.
 OTHER_ORGANISATIONS: tuple[TypedOrganisation, ...] = (
     TypedOrganisation("Acorns Children's Hospice", "Children's nurse", "acorns-hospice"),
     TypedOrganisation("Acorns Children's Hospice", "Family support worker", "acorns-hospice"),
@@ -138,6 +139,14 @@ OTHER_ORGANISATIONS: tuple[TypedOrganisation, ...] = (
     TypedOrganisation("Sparkhill Supplementary School", "Teacher", "sparkhill-supplementary"),
     TypedOrganisation("Birmingham Dental Hospital", "Dental nurse", "bchc-nhs"),
     TypedOrganisation("Midland Metropolitan University Hospital", "Staff nurse", "swbh-nhs"),
+    TypedOrganisation("St Marys Primary", "Teaching assistant", "st-marys-sch"),
+    TypedOrganisation("St. Mary's Primary School Harborne", "Class teacher", "st-marys-sch"),
+    TypedOrganisation("Moseley Medical Centre", "Practice nurse", "moseley-medical-practice-gp"),
+    TypedOrganisation("Little Acorns Nursery", "Room leader", "little-acorns-day-ey"),
+    TypedOrganisation("Elmcroft Academy Trust", "Attendance and welfare officer", "elmcroft-trust"),
+    TypedOrganisation("Eastside College", "Student support officer", "eastside-college"),
+    TypedOrganisation("Birmingham Childrens Trust", "Family support worker", "birminghamchildrenstrust"),
+    TypedOrganisation("West Mids Police", "Police constable", "westmidlands-police"),
 )
 
 FIRST_NAMES: tuple[str, ...] = (

@@ -35,8 +35,10 @@ class CourseProfile:
     level: CourseLevel
     duration_minutes: int
     provider: str
+    # An online session's places and what the partnership pays for it; sessions-2024-25.csv gives
+    # each session of the programme its own (in person fewer places, and the venue on top).
     places: int
-    cost_pounds: int  # what the partnership pays the provider for one session
+    cost_pounds: int
     trainers: tuple[str, ...]  # trainers' emails, taking sessions in turn
     # Who books it most: staff of these kinds of agency, or whose job title has one of these
     # words. Empty for a course open to everyone, which everyone books alike.
@@ -71,8 +73,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.INTERMEDIATE,
         duration_minutes=120,
         provider=CONSULTANT_PROVIDER,
-        places=100,
-        cost_pounds=600,
+        places=150,
+        cost_pounds=1450,
         trainers=(CONSULTANT_TRAINER,),
     ),
     "Alcohol & Drugs - Delivering a Brief Intervention": CourseProfile(
@@ -89,8 +91,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.FOUNDATION,
         duration_minutes=THREE_HOURS,
         provider=SUBSTANCE_PROVIDER,
-        places=20,
-        cost_pounds=450,
+        places=30,
+        cost_pounds=850,
         trainers=(SUBSTANCE_TRAINER,),
         audience=(
             AgencyCategory.HEALTH_COMMUNITY,
@@ -113,8 +115,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.FOUNDATION,
         duration_minutes=THREE_HOURS,
         provider=DA_PROVIDER,
-        places=25,
-        cost_pounds=650,
+        places=30,
+        cost_pounds=1250,
         trainers=(DA_TRAINER,),
     ),
     "Domestic Abuse Module 2: Advanced Domestic Violence & Abuse training - Knowing how to "
@@ -130,7 +132,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         duration_minutes=FULL_DAY,
         provider=DA_PROVIDER,
         places=20,
-        cost_pounds=850,
+        cost_pounds=1650,
         trainers=(DA_TRAINER,),
         audience=CASEWORK_AGENCIES,
     ),
@@ -145,8 +147,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.INTERMEDIATE,
         duration_minutes=THREE_HOURS,
         provider=SUBSTANCE_PROVIDER,
-        places=25,
-        cost_pounds=450,
+        places=30,
+        cost_pounds=900,
         trainers=(SUBSTANCE_TRAINER,),
         audience=(*CASEWORK_AGENCIES, AgencyCategory.HEALTH_MENTAL),
     ),
@@ -165,7 +167,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         duration_minutes=FULL_DAY,
         provider=CONSULTANT_PROVIDER,
         places=20,
-        cost_pounds=900,
+        cost_pounds=1750,
         trainers=(CONSULTANT_TRAINER,),
         audience=(
             AgencyCategory.HEALTH_ACUTE,
@@ -187,8 +189,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.FOUNDATION,
         duration_minutes=THREE_HOURS,
         provider=EXPLOITATION_PROVIDER,
-        places=30,
-        cost_pounds=500,
+        places=35,
+        cost_pounds=950,
         trainers=(EXPLOITATION_TRAINER,),
     ),
     "Child Exploitation and Youth Violence": CourseProfile(
@@ -205,8 +207,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.INTERMEDIATE,
         duration_minutes=THREE_HOURS,
         provider=EXPLOITATION_PROVIDER,
-        places=25,
-        cost_pounds=550,
+        places=30,
+        cost_pounds=1050,
         trainers=(EXPLOITATION_TRAINER,),
         audience=(
             AgencyCategory.YOUTH_JUSTICE,
@@ -233,7 +235,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         duration_minutes=THREE_HOURS,
         provider="NSPCC licensed trainers for the Partnership",
         places=20,
-        cost_pounds=350,
+        cost_pounds=700,
         trainers=(GCP2_TRAINER, DEMO_TRAINER),
         audience=(
             AgencyCategory.CHILDRENS_SOCIAL_CARE,
@@ -254,8 +256,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.FOUNDATION,
         duration_minutes=THREE_HOURS,
         provider=EXPLOITATION_PROVIDER,
-        places=30,
-        cost_pounds=450,
+        places=40,
+        cost_pounds=850,
         trainers=(EXPLOITATION_TRAINER,),
     ),
     "Professional Curiosity & Challenge": CourseProfile(
@@ -269,8 +271,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.INTERMEDIATE,
         duration_minutes=THREE_HOURS,
         provider=PARTNERSHIP_TEAM,
-        places=25,
-        cost_pounds=400,
+        places=30,
+        cost_pounds=800,
         trainers=(DEMO_TRAINER,),
     ),
     "Safeguarding Disabled Children & Young People": CourseProfile(
@@ -284,8 +286,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.INTERMEDIATE,
         duration_minutes=THREE_HOURS,
         provider=CONSULTANT_PROVIDER,
-        places=25,
-        cost_pounds=500,
+        places=30,
+        cost_pounds=950,
         trainers=(CONSULTANT_TRAINER,),
         audience=(*CASEWORK_AGENCIES, AgencyCategory.PRIVATE),
     ),
@@ -304,7 +306,7 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         duration_minutes=FULL_DAY,
         provider=PARTNERSHIP_TEAM,
         places=20,
-        cost_pounds=900,
+        cost_pounds=1700,
         trainers=(DEMO_TRAINER,),
         audience_jobs=("manager", "lead", "head", "named", "senior", "designated"),
     ),
@@ -319,8 +321,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.ADVANCED,
         duration_minutes=THREE_HOURS,
         provider=PARTNERSHIP_TEAM,
-        places=25,
-        cost_pounds=450,
+        places=30,
+        cost_pounds=850,
         trainers=(DEMO_TRAINER,),
         audience=CASEWORK_AGENCIES,
     ),
@@ -335,8 +337,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
         level=CourseLevel.FOUNDATION,
         duration_minutes=THREE_HOURS,
         provider=EXPLOITATION_PROVIDER,
-        places=30,
-        cost_pounds=400,
+        places=40,
+        cost_pounds=800,
         trainers=(EXPLOITATION_TRAINER,),
     ),
     "Module 1. Understanding and Responding to Coercive Control and Domestic Abuse": (
@@ -351,8 +353,8 @@ COURSE_PROFILES: dict[str, CourseProfile] = {
             level=CourseLevel.FOUNDATION,
             duration_minutes=THREE_HOURS,
             provider=DA_PROVIDER,
-            places=25,
-            cost_pounds=650,
+            places=30,
+            cost_pounds=1250,
             trainers=(DA_TRAINER,),
         )
     ),

@@ -103,5 +103,9 @@ class Certificate(db.Model):
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("booking.id", ondelete="RESTRICT"), unique=True)
     number: Mapped[str] = mapped_column(sa.String(40), unique=True)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The PDF as issued, rendered once: an issued certificate never changes, so it keeps the
+    # partnership's name and logo of the day it was issued. Loaded only when asked for. None for a
+    # certificate issued before PDFs were kept, until `flask lms store-certificates` renders it.
+    pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
 
     booking: Mapped[Booking] = relationship()

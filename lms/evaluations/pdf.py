@@ -15,21 +15,19 @@ from io import BytesIO
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
+import segno
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
+from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     HRFlowable,
-    KeepInFrame,
+    Image,
     LongTable,
     Paragraph,
     SimpleDocTemplate,
@@ -68,6 +66,7 @@ class CertificateData:
     partnership_name: str
     verify_url: str
     issued_on: date
+    logo: bytes | None = None  # the partnership's PNG or JPEG logo (BRAND_LOGO), above its name
 
 
 @dataclass(frozen=True)
@@ -145,12 +144,28 @@ def text(value: str) -> str:
     return escape(value)
 
 
+def logo_image(logo: bytes, max_width: float, max_height: float, align: str) -> Image:
+    """The logo in its own proportions, as large as fits the box (a certificate's or an invoice's)."""
+    width, height = ImageReader(BytesIO(logo)).getSize()
+    scale = min(max_width / width, max_height / height)
+    return Image(BytesIO(logo), width=width * scale, height=height * scale, hAlign=align)
+
+
 # Certificate ---------------------------------------------------------------------------------
+#
+# Drawn straight onto the canvas rather than through a platypus story: each block of text is
+# wrapped with its font's own widths, and a box whose text would not fit is scaled down as a
+# whole, so a certificate is always one page. Two faces are embedded: the serif for what the
+# certificate is about (the heading, the name, the course, the hours, the number), the sans for
+# everything else. The QR code is one filled path.
 
 CERTIFICATE_PAGE = landscape(A4)
 MARGIN = 60  # inside the double border
 QR_SIZE = 108  # points: about 38 mm, comfortably scanned from paper or a screen
+QR_QUIET_ZONE = 4  # modules of white around the code, as the QR standard asks
 BOTTOM_BAND = 132  # the number, the issuer, the verification link and the QR code
+LOGO_HEIGHT = 20 * mm
+LOGO_WIDTH = 70 * mm
 
 
 def render_certificate(data: CertificateData) -> bytes:
@@ -168,15 +183,9 @@ def render_certificate(data: CertificateData) -> bytes:
     draw_border(canvas, width, height)
     inner_width = width - 2 * MARGIN
     main_bottom = MARGIN + BOTTOM_BAND + 12
-    place(
-        canvas,
-        certificate_body(data, face, inner_width),
-        MARGIN,
-        main_bottom,
-        inner_width,
-        height - MARGIN - main_bottom,
-        middle=True,
-    )
+    body_height = height - MARGIN - main_bottom
+    body = certificate_body(data, face, inner_width)
+    place(canvas, body, MARGIN, main_bottom, inner_width, body_height, middle=True)
     qr_x = width - MARGIN - QR_SIZE
     draw_qr(canvas, data.verify_url, qr_x, MARGIN + 14, QR_SIZE)
     canvas.setFont(face.sans, 8.5)
@@ -200,22 +209,44 @@ def draw_border(canvas: Canvas, width: float, height: float) -> None:
     canvas.restoreState()
 
 
-def place(
-    canvas: Canvas, story: list, x: float, y: float, width: float, height: float, *, middle: bool = False
-) -> None:
-    """Draw the story inside the box, shrunk if it would not fit: it can never run onto a new page."""
-    block = KeepInFrame(width, height, story, mode="shrink")
-    _, used = block.wrapOn(canvas, width, height)
-    top = y + height - (height - used) / 2 if middle else y + height
-    block.drawOn(canvas, x, top - used)
-
-
 def draw_qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
-    # barBorder is the quiet zone in modules; 4 is what the QR standard asks for.
-    widget = QrCodeWidget(value, barLevel="M", barBorder=4, barWidth=size, barHeight=size)
-    drawing = Drawing(size, size)
-    drawing.add(widget)
-    renderPDF.draw(drawing, canvas, x, y)
+    """The QR code of `value` (error correction M), its quiet zone included in `size`, as one path."""
+    matrix = segno.make_qr(value, error="m", boost_error=False).matrix
+    count = len(matrix)
+    module = size / (count + 2 * QR_QUIET_ZONE)
+    left = x + QR_QUIET_ZONE * module
+    top = y + size - QR_QUIET_ZONE * module
+    path = canvas.beginPath()
+    for row_number, row in enumerate(matrix):
+        bottom = top - (row_number + 1) * module
+        column = 0
+        while column < count:
+            if not row[column]:
+                column += 1
+                continue
+            start = column
+            while column < count and row[column]:
+                column += 1
+            # One rectangle for each run of dark modules in a row.
+            path.rect(left + start * module, bottom, (column - start) * module, module)
+    canvas.saveState()
+    canvas.setFillColor(colors.black)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
+
+
+def wrapped(value: str, font: str, size: float, width: float) -> list[str]:
+    """Lines of at most `width` points, broken between words, and inside a word longer than a line."""
+    lines = []
+    for line in simpleSplit(value, font, size, width):
+        while pdfmetrics.stringWidth(line, font, size) > width and len(line) > 1:
+            cut = len(line) - 1
+            while cut > 1 and pdfmetrics.stringWidth(line[:cut], font, size) > width:
+                cut -= 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
 
 
 def fitted_size(value: str, font: str, sizes: tuple[float, ...], width: float, max_lines: int) -> float:
@@ -226,51 +257,124 @@ def fitted_size(value: str, font: str, sizes: tuple[float, ...], width: float, m
     return sizes[-1]
 
 
+@dataclass(frozen=True)
+class TextBlock:
+    """Text in one font, size and colour, wrapped to the box, centred or from the left."""
+
+    value: str
+    font: str
+    size: float
+    colour: colors.Color = INK
+    after: float = 0
+    leading: float = 1.22  # times the size
+    centred: bool = True
+
+    def lay_out(self, width: float) -> tuple[float, list[str]]:
+        lines = wrapped(self.value, self.font, self.size, width)
+        return len(lines) * self.size * self.leading + self.after, lines
+
+    def draw(self, canvas: Canvas, top: float, width: float, lines: list[str]) -> None:
+        canvas.setFont(self.font, self.size)
+        canvas.setFillColor(self.colour)
+        for number, line in enumerate(lines):
+            baseline = top - self.size - number * self.size * self.leading
+            if self.centred:
+                canvas.drawCentredString(width / 2, baseline, line)
+            else:
+                canvas.drawString(0, baseline, line)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A short centred line under the heading."""
+
+    length: float
+    thickness: float
+    before: float
+    after: float
+
+    def lay_out(self, width: float) -> tuple[float, None]:
+        return self.before + self.thickness + self.after, None
+
+    def draw(self, canvas: Canvas, top: float, width: float, _) -> None:
+        canvas.setStrokeColor(NAVY)
+        canvas.setLineWidth(self.thickness)
+        y = top - self.before - self.thickness / 2
+        canvas.line((width - self.length) / 2, y, (width + self.length) / 2, y)
+
+
+@dataclass(frozen=True)
+class Logo:
+    """The partnership's logo, centred, in its own proportions, as large as fits its box."""
+
+    image: bytes
+    after: float
+
+    def lay_out(self, width: float) -> tuple[float, tuple[ImageReader, float, float]]:
+        reader = ImageReader(BytesIO(self.image))
+        image_width, image_height = reader.getSize()
+        scale = min(LOGO_WIDTH / image_width, LOGO_HEIGHT / image_height)
+        size = (image_width * scale, image_height * scale)
+        return size[1] + self.after, (reader, *size)
+
+    def draw(self, canvas: Canvas, top: float, width: float, laid) -> None:
+        reader, image_width, image_height = laid
+        canvas.drawImage(reader, (width - image_width) / 2, top - image_height, image_width, image_height)
+
+
+def place(
+    canvas: Canvas, blocks: list, x: float, y: float, width: float, height: float, *, middle: bool = False
+) -> None:
+    """Draw the blocks down the box, scaled down if they would not fit: never onto a new page."""
+    scale = 1.0
+    while True:
+        laid = [block.lay_out(width / scale) for block in blocks]
+        used = sum(block_height for block_height, _ in laid) * scale
+        if used <= height or scale < 0.05:
+            break
+        # Narrower text at a smaller size wraps into fewer lines, so look again at the new scale.
+        scale *= max(min(height / used, 0.97), 0.5)
+    top = y + height - (height - used) / 2 if middle else y + height
+    canvas.saveState()
+    canvas.translate(x, top)
+    canvas.scale(scale, scale)
+    offset = 0.0
+    for block, (block_height, content) in zip(blocks, laid, strict=True):
+        block.draw(canvas, -offset, width / scale, content)
+        offset += block_height
+    canvas.restoreState()
+
+
 def certificate_body(data: CertificateData, face: Fonts, width: float) -> list:
     text_width = width - 80
     name_size = fitted_size(data.delegate_name, face.serif_bold, (32, 28, 24, 21), text_width, 1)
-    title_size = fitted_size(data.course_title, face.sans_bold, (19, 17, 15, 14), text_width, 3)
-
-    def style(name: str, font: str, size: float, colour=INK, after: float = 0) -> ParagraphStyle:
-        return ParagraphStyle(
-            name,
-            fontName=font,
-            fontSize=size,
-            leading=size * 1.22,
-            textColor=colour,
-            alignment=TA_CENTER,
-            spaceAfter=after,
-            splitLongWords=True,
-        )
-
+    title_size = fitted_size(data.course_title, face.serif_bold, (19, 17, 15, 14), text_width, 3)
+    logo = [Logo(data.logo, after=10)] if data.logo else []
     return [
-        Paragraph(text(data.partnership_name), style("partnership", face.sans_bold, 12.5, NAVY, 16)),
-        Paragraph("Certificate of attendance", style("heading", face.serif_bold, 34, NAVY, 6)),
-        HRFlowable(width=140, thickness=1.2, color=NAVY, spaceBefore=2, spaceAfter=20),
-        Paragraph(text(data.delegate_name), style("name", face.serif_bold, name_size, INK, 6)),
-        Paragraph("attended", style("attended", face.sans, 13, GREY, 8)),
-        Paragraph(text(data.course_title), style("course", face.sans_bold, title_size, INK, 12)),
-        Paragraph(f"on {format_long_date(data.session_date)}", style("date", face.sans, 14, INK, 4)),
-        Paragraph(text(cpd_hours_text(data.cpd_hours)), style("hours", face.sans_bold, 14, INK, 10)),
-        Paragraph(f"Delivered by {text(data.provider)}", style("provider", face.sans, 12, GREY)),
+        *logo,
+        TextBlock(data.partnership_name, face.sans, 13, NAVY, after=16),
+        TextBlock("Certificate of attendance", face.serif_bold, 34, NAVY, after=6),
+        Rule(length=140, thickness=1.2, before=2, after=20),
+        TextBlock(data.delegate_name, face.serif_bold, name_size, INK, after=6),
+        TextBlock("attended", face.sans, 13, GREY, after=8),
+        TextBlock(data.course_title, face.serif_bold, title_size, INK, after=12),
+        TextBlock(f"on {format_long_date(data.session_date)}", face.sans, 14, INK, after=4),
+        TextBlock(cpd_hours_text(data.cpd_hours), face.serif_bold, 14, INK, after=10),
+        TextBlock(f"Delivered by {data.provider}", face.sans, 12, GREY),
     ]
 
 
 def certificate_footer(data: CertificateData, face: Fonts, width: float) -> list:
-    label = ParagraphStyle(
-        "label", fontName=face.sans, fontSize=9, leading=12, textColor=GREY, alignment=TA_LEFT
-    )
-    number = ParagraphStyle(
-        "number", parent=label, fontName=face.sans_bold, fontSize=14, leading=18, textColor=INK, spaceAfter=8
-    )
-    small = ParagraphStyle("small", parent=label, fontSize=9.5, leading=12.5, textColor=INK, spaceAfter=4)
-    link = ParagraphStyle("link", parent=small, textColor=NAVY, splitLongWords=True)
+    def line(value: str, font: str, size: float, colour=INK, after: float = 0, leading: float = 1.32):
+        return TextBlock(value, font, size, colour, after=after, leading=leading, centred=False)
+
+    issued = f"Issued by {data.partnership_name} on {format_long_date(data.issued_on)}"
     return [
-        Paragraph("Certificate number", label),
-        Paragraph(text(data.number), number),
-        Paragraph(f"Issued by {text(data.partnership_name)} on {format_long_date(data.issued_on)}", small),
-        Paragraph("Check this certificate is genuine at", label),
-        Paragraph(text(data.verify_url), link),
+        line("Certificate number", face.sans, 9, GREY),
+        line(data.number, face.serif_bold, 14, INK, after=8, leading=18 / 14),
+        line(issued, face.sans, 9.5, after=4),
+        line("Check this certificate is genuine at", face.sans, 9, GREY),
+        line(data.verify_url, face.sans, 9.5, NAVY),
     ]
 
 

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import undefer
 
 from lms.accounts.models import Role, User
 from lms.bookings.models import Attendance, Booking, BookingStatus
 from lms.core.audit import log_action
+from lms.core.branding import brand_logo
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.timezones import london_date
 from lms.courses.models import Course, CourseSession
@@ -25,8 +27,9 @@ from lms.evaluations.models import (
     QuestionSet,
     Rating,
 )
+from lms.evaluations.pdf import CertificateData, render_certificate
 from lms.extensions import db
-from lms.messages.services import queue_message
+from lms.messages.services import absolute_url, queue_message, session_subject
 
 
 class EvaluationError(DomainError):
@@ -126,6 +129,7 @@ def evaluation_of(booking: Booking) -> Evaluation | None:
 def can_evaluate(booking: Booking) -> bool:
     return (
         booking.status is BookingStatus.CONFIRMED
+        and not booking.is_past_record
         and booking.attendance is not None
         and booking.attendance.counts_as_attended
         and booking.session.register_is_closed
@@ -142,6 +146,7 @@ def pending_evaluations(user: User) -> list[Booking]:
             .where(
                 Booking.user_id == user.id,
                 Booking.status == BookingStatus.CONFIRMED,
+                Booking.is_past_record.is_(False),
                 Booking.attendance.in_([Attendance.ATTENDED, Attendance.PARTIAL]),
                 CourseSession.register_closed_at.is_not(None),
                 Evaluation.id.is_(None),
@@ -227,7 +232,7 @@ def request_evaluation(booking: Booking, *, now: datetime) -> bool:
         "evaluation.requested",
         to=booking.user.email,
         user=booking.user,
-        subject=f"Tell us about the session: {booking.session.course.title}",
+        subject=session_subject("Tell us about the session", booking.session),
         template="evaluations/requested.txt",
         now=now,
         dedupe_key=f"evaluation.requested:{booking.id}",
@@ -268,7 +273,7 @@ def remind_evaluations(now: datetime) -> int:
             "evaluation.reminder",
             to=booking.user.email,
             user=booking.user,
-            subject=f"Reminder: evaluate {booking.session.course.title}",
+            subject=session_subject("Evaluation reminder", booking.session),
             template="evaluations/reminder.txt",
             now=now,
             dedupe_key=f"evaluation.reminder:{booking.id}",
@@ -282,6 +287,7 @@ def remind_evaluations(now: datetime) -> int:
 # Certificates ---------------------------------------------------------------------------------
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O or U
+STORE_BATCH = 200
 
 
 def new_certificate_number(now: datetime) -> str:
@@ -293,12 +299,31 @@ def certificate_of(booking: Booking) -> Certificate | None:
     return db.session.scalar(sa.select(Certificate).where(Certificate.booking_id == booking.id))
 
 
+def certificate_data(certificate: Certificate) -> CertificateData:
+    """What the certificate shows: the booking's facts and the partnership's name and logo now."""
+    booking = certificate.booking
+    session = booking.session
+    return CertificateData(
+        number=certificate.number,
+        delegate_name=booking.user.full_name,
+        course_title=session.course.title,
+        session_date=london_date(session.starts_at),
+        cpd_hours=session.course.duration_minutes / 60,
+        provider=session.course.provider,
+        partnership_name=current_app.config["PARTNERSHIP_NAME"],
+        verify_url=absolute_url("evaluations.verify_number", number=certificate.number),
+        issued_on=london_date(certificate.issued_at),
+        logo=brand_logo(),
+    )
+
+
 def issue_certificate(booking: Booking, *, now: datetime) -> Certificate:
-    """The booking's certificate, issued the first time it is earned."""
+    """The booking's certificate, issued (and its PDF rendered and kept) the first time it is earned."""
     existing = certificate_of(booking)
     if existing is not None:
         return existing
     certificate = Certificate(booking=booking, number=new_certificate_number(now), issued_at=now)
+    certificate.pdf = render_certificate(certificate_data(certificate))
     db.session.add(certificate)
     db.session.flush()
     log_action("lms.certificate.issued", subject=certificate, actor=None, now=now, number=certificate.number)
@@ -318,7 +343,8 @@ def certificate_available(booking: Booking, evaluation: Evaluation | None) -> bo
 
 
 def certificate_for(booking: Booking, user: User) -> Certificate:
-    """The certificate `user` may download for `booking`, or an error saying what is missing."""
+    """The certificate `user` may download for `booking` (its PDF loaded), or an error saying what is
+    missing."""
     if not booking.belongs_to(user):
         raise PermissionDenied("You can only download your own certificates.")
     if not booking.earns_certificate:
@@ -326,14 +352,44 @@ def certificate_for(booking: Booking, user: User) -> Certificate:
             "Certificates are for delegates recorded as attending the whole session. "
             "If the register is wrong, contact the L&D team."
         )
-    if evaluation_of(booking) is None:
+    # One statement for the usual case: the certificate, its PDF, and whether the evaluation is in.
+    evaluated = sa.exists().where(Evaluation.booking_id == booking.id)
+    row = db.session.execute(
+        sa.select(Certificate, evaluated)
+        .where(Certificate.booking_id == booking.id)
+        .options(undefer(Certificate.pdf))
+    ).first()
+    certificate, has_evaluation = row if row is not None else (None, evaluation_of(booking) is not None)
+    if not has_evaluation:
         raise EvaluationError(
             "Complete the evaluation of this session to download your certificate.", field="evaluation"
         )
-    certificate = certificate_of(booking)
     if certificate is None:
         raise EvaluationError.not_found("This certificate has not been issued. Contact the L&D team.")
     return certificate
+
+
+def certificate_pdf(certificate: Certificate) -> bytes:
+    """The PDF as issued. One issued before PDFs were kept is rendered now, and not kept: reading a
+    certificate writes nothing (store_missing_certificates keeps them)."""
+    if certificate.pdf is not None:
+        return certificate.pdf
+    return render_certificate(certificate_data(certificate))
+
+
+def store_missing_certificates(*, batch: int = STORE_BATCH) -> int:
+    """Render and keep the PDFs of up to `batch` certificates issued before PDFs were kept; how many.
+
+    They show the partnership's name and logo of today, as their downloads did until now. A command
+    calls it, committing after each batch, until it returns 0.
+    """
+    certificates = db.session.scalars(
+        sa.select(Certificate).where(Certificate.pdf.is_(None)).order_by(Certificate.id).limit(batch)
+    ).all()
+    for certificate in certificates:
+        certificate.pdf = render_certificate(certificate_data(certificate))
+    db.session.flush()
+    return len(certificates)
 
 
 def find_certificate(number: str) -> Certificate | None:

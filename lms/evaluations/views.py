@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import lazyload
 
 from lms.accounts.models import Role
 from lms.bookings.models import Attendance, Booking, BookingStatus
@@ -15,17 +16,13 @@ from lms.core.web import MAX_ID, domain_errors, download, get_or_404, render_for
 from lms.courses.models import Course, CourseSession
 from lms.evaluations.forms import QuestionsForm, VerifyForm, answers_from, evaluation_form
 from lms.evaluations.models import QuestionSet
-from lms.evaluations.pdf import (
-    CertificateData,
-    TranscriptData,
-    TranscriptLine,
-    render_certificate,
-    render_transcript,
-)
+from lms.evaluations.pdf import TranscriptData, TranscriptLine, render_transcript
 from lms.evaluations.services import (
+    can_evaluate,
     certificate_available,
     certificate_for,
     certificate_of,
+    certificate_pdf,
     evaluation_of,
     find_certificate,
     latest_question_set,
@@ -40,7 +37,8 @@ bp = Blueprint("evaluations", __name__)
 
 
 def _own_booking_or_404(booking_id: int) -> Booking:
-    booking = get_or_404(Booking, booking_id)
+    # Its delegate is the person signed in, already loaded: not read again with the booking.
+    booking = db.session.get(Booking, booking_id, options=[lazyload(Booking.user)]) or abort(404)
     if not booking.belongs_to(current_user):
         abort(404)
     return booking
@@ -80,31 +78,13 @@ def evaluate(booking_id: int):
     return render_form("evaluations/evaluate.html", form=form, booking=booking, question_set=question_set)
 
 
-def _certificate_data(certificate) -> CertificateData:
-    booking = certificate.booking
-    session = booking.session
-    return CertificateData(
-        number=certificate.number,
-        delegate_name=booking.user.full_name,
-        course_title=session.course.title,
-        session_date=london_date(session.starts_at),
-        cpd_hours=session.course.duration_minutes / 60,
-        provider=session.course.provider,
-        partnership_name=current_app.config["PARTNERSHIP_NAME"],
-        verify_url=current_app.config["BASE_URL"]
-        + url_for("evaluations.verify_number", number=certificate.number),
-        issued_on=london_date(certificate.issued_at),
-    )
-
-
 @bp.route("/certificates/<id:booking_id>.pdf")
 @signed_in
 def certificate(booking_id: int):
     booking = _own_booking_or_404(booking_id)
     with domain_errors():
         issued = certificate_for(booking, current_user)
-        pdf = render_certificate(_certificate_data(issued))
-        return download(pdf, "application/pdf", f"certificate-{issued.number}.pdf")
+        return download(certificate_pdf(issued), "application/pdf", f"certificate-{issued.number}.pdf")
     if booking.earns_certificate and evaluation_of(booking) is None:
         return redirect(url_for("evaluations.evaluate", booking_id=booking.id))
     return redirect(url_for("evaluations.record"))
@@ -129,7 +109,7 @@ def _attended_bookings(user) -> list[Booking]:
 @signed_in
 def record():
     rows = [(b, evaluation_of(b), certificate_of(b)) for b in _attended_bookings(current_user)]
-    rows = [(b, e, c, certificate_available(b, e)) for b, e, c in rows]
+    rows = [(b, e, c, certificate_available(b, e), can_evaluate(b)) for b, e, c in rows]
     total = sum(b.session.course.duration_minutes for b, *_ in rows)
     return render_template("evaluations/record.html", rows=rows, total_minutes=total)
 

@@ -53,6 +53,7 @@ from lms.evaluations.pdf import (
     Fonts,
     NumberedCanvas,
     fonts,
+    logo_image,
     text,
 )
 from lms.finance.vat import vat_on
@@ -70,6 +71,7 @@ class Party:
     address: str  # multi-line
     contact: str | None = None
     email: str | None = None
+    logo: bytes | None = None  # the partnership's PNG or JPEG logo (BRAND_LOGO), above its name
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,9 @@ def invoice_story(doc: InvoiceDocument, s: Styles, width: float) -> list:
 
 
 def header(doc: InvoiceDocument, s: Styles, width: float) -> Table:
-    seller = [Paragraph(text(doc.seller.name), s.seller), Paragraph(multiline(doc.seller.address), s.small)]
+    logo = doc.seller.logo
+    seller = [logo_image(logo, width * 0.4, 18 * mm, "LEFT"), Spacer(1, 6)] if logo else []
+    seller += [Paragraph(text(doc.seller.name), s.seller), Paragraph(multiline(doc.seller.address), s.small)]
     seller += [Paragraph(text(extra), s.small) for extra in (doc.seller.contact, doc.seller.email) if extra]
     kind = [Paragraph(text(doc.kind), s.kind), Paragraph(text(doc.number), s.number)]
     return Table(

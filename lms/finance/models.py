@@ -169,6 +169,8 @@ class InvoiceLine(db.Model):
     # A charge is billed once, whatever happens: the database holds to that.
     charge_id: Mapped[int] = mapped_column(sa.ForeignKey("charge.id", ondelete="RESTRICT"), unique=True)
     delegate_name: Mapped[str] = mapped_column(sa.String(200))
+    # The delegate's own organisation, when the invoice goes to its parent.
+    organisation_name: Mapped[str | None] = mapped_column(sa.String(200))
     course_title: Mapped[str] = mapped_column(sa.String(300))
     session_date: Mapped[date]
     reason: Mapped[str] = mapped_column(sa.String(60))
@@ -177,6 +179,13 @@ class InvoiceLine(db.Model):
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
     charge: Mapped[Charge] = relationship()
     credit_line: Mapped[CreditNoteLine | None] = relationship(back_populates="invoice_line")
+
+    @property
+    def delegate_label(self) -> str:
+        """The delegate, with their organisation when the invoice goes to its parent."""
+        if self.organisation_name:
+            return f"{self.delegate_name} ({self.organisation_name})"
+        return self.delegate_name
 
 
 class CreditNote(db.Model):

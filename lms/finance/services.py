@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, lazyload, selectinload
 
 from lms.accounts.models import Agency, Role, User
 from lms.bookings.models import Booking
@@ -18,7 +18,7 @@ from lms.core.audit import log_action
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.financial_year import financial_year_of
 from lms.core.timezones import london_date
-from lms.courses.models import CourseSession
+from lms.courses.models import Course, CourseSession
 from lms.extensions import db
 from lms.finance.models import (
     Budget,
@@ -34,7 +34,7 @@ from lms.finance.models import (
     WaiverReason,
 )
 from lms.finance.vat import vat_on
-from lms.messages.services import queue_message
+from lms.messages.services import queue_message, session_subject
 
 
 class FinanceError(DomainError):
@@ -100,7 +100,7 @@ def raise_charge(booking: Booking, reason: ChargeReason, *, now: datetime) -> Ch
         "charge.raised",
         to=booking.user.email,
         user=booking.user,
-        subject=f"Non-attendance charge: {booking.session.course.title}",
+        subject=session_subject("Non-attendance charge", booking.session),
         template="finance/charge_raised.txt",
         now=now,
         booking=booking,
@@ -212,16 +212,13 @@ class RunPreview:
         return sum(bill.net_pence for bill in self.bills)
 
 
-def _billable(start: date, end: date, *, lock: bool = False) -> list[Charge]:
+def _billable(start: date, end: date) -> list[Charge]:
     query = (
         sa.select(Charge)
         .where(Charge.status == ChargeStatus.RAISED, Charge.session_date.between(start, end))
         .options(selectinload(Charge.agency))
         .order_by(Charge.session_date, Charge.id)
     )
-    if lock:
-        # Re-read under the lock: a charge waived a moment ago must not be billed.
-        query = query.with_for_update(of=Charge).execution_options(populate_existing=True)
     return list(db.session.scalars(query))
 
 
@@ -232,7 +229,8 @@ def _bills(charges: list[Charge]) -> RunPreview:
         if charge.agency_id is None:
             waiting += 1
             continue
-        bills.setdefault(charge.agency_id, AgencyBill(charge.agency)).charges.append(charge)
+        payer = charge.agency.payer  # a school in a trust is billed through the trust
+        bills.setdefault(payer.id, AgencyBill(payer)).charges.append(charge)
     return RunPreview(sorted(bills.values(), key=lambda b: b.agency.name), waiting)
 
 
@@ -244,7 +242,8 @@ def preview_invoice_run(start: date, end: date) -> RunPreview:
 
 
 def run_invoicing(start: date, end: date, *, by: User, now: datetime) -> list[Invoice]:
-    """One invoice per agency for every unbilled charge in the period, numbered without gaps."""
+    """One invoice per paying organisation for every unbilled charge in the period, numbered without
+    gaps; an organisation with a parent that pays is billed through the parent."""
     if not by.has_role(Role.FINANCE):
         raise PermissionDenied("Only finance can run invoicing.")
     if end < start:
@@ -253,81 +252,152 @@ def run_invoicing(start: date, end: date, *, by: User, now: datetime) -> list[In
     year = financial_year_of(london_date(now), config["FINANCIAL_YEAR_START"])
     # Take the year's counter first: a second run waits here, then finds these charges billed.
     counter = _locked_counter("invoice", year)
-    preview = _bills(_billable(start, end, lock=True))
-    invoices = []
-    for bill in preview.bills:
-        counter.last_number += 1
-        invoices.append(
-            _issue_invoice(bill, start, end, year=year, sequence=counter.last_number, by=by, now=now)
+    bills = _bills_to_issue(start, end)
+    if not bills:
+        return []
+    first = counter.last_number + 1
+    rows = [
+        _issue_invoice(bill, start, end, year=year, sequence=first + n, by=by, now=now)
+        for n, bill in enumerate(bills)
+    ]
+    counter.last_number += len(rows)
+    # Each kind of row is written in one statement, however many charges the run bills.
+    db.session.execute(sa.insert(Invoice.__table__), rows)
+    issued = (Invoice.financial_year == year, Invoice.sequence.between(first, counter.last_number))
+    invoices = list(
+        db.session.scalars(
+            sa.select(Invoice).where(*issued).order_by(Invoice.sequence).options(lazyload(Invoice.lines))
         )
-    db.session.flush()
-    if invoices:
+    )
+    lines = [
+        line | {"invoice_id": invoice.id}
+        for invoice, bill in zip(invoices, bills, strict=True)
+        for line in bill.lines
+    ]
+    db.session.execute(sa.insert(InvoiceLine.__table__), lines)
+    billed = sa.select(InvoiceLine.charge_id).join(Invoice).where(*issued)
+    db.session.execute(
+        sa.update(Charge)
+        .where(Charge.id.in_(billed), Charge.status == ChargeStatus.RAISED)
+        .values(status=ChargeStatus.INVOICED),
+        execution_options={"synchronize_session": "fetch"},  # charges this session holds, too
+    )
+    for invoice in invoices:
         log_action(
-            "lms.invoice.run",
-            subject=invoices[0],
+            "lms.invoice.issued",
+            subject=invoice,
             actor=by,
             now=now,
-            start=start.isoformat(),
-            end=end.isoformat(),
-            invoices=len(invoices),
+            number=invoice.number,
+            total_pence=invoice.total_pence,
         )
+    log_action(
+        "lms.invoice.run",
+        subject=invoices[0],
+        actor=by,
+        now=now,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        invoices=len(invoices),
+    )
+    db.session.flush()
     return invoices
 
 
+@dataclass
+class _Bill:
+    """What one invoice of a run copies: the payer's billing details and a line for each charge."""
+
+    payer: sa.Row
+    lines: list[dict] = field(default_factory=list)
+
+    @property
+    def net_pence(self) -> int:
+        return sum(line["amount_pence"] for line in self.lines)
+
+
+def _bills_to_issue(start: date, end: date) -> list[_Bill]:
+    """The period's unbilled charges, each with what its line copies, grouped by who pays, in one read.
+
+    The charges stay locked until the run ends; read under the counter's lock, so a charge waived a
+    moment ago, or billed by a run that finished while this one waited, is not billed."""
+    organisation, payer = aliased(Agency), aliased(Agency)
+    query = (
+        sa.select(
+            Charge.id,
+            Charge.agency_id,
+            Charge.reason,
+            Charge.amount_pence,
+            Charge.session_date,
+            User.full_name.label("delegate_name"),
+            Course.title.label("course_title"),
+            organisation.name.label("organisation_name"),
+            payer.id.label("payer_id"),
+            payer.name,
+            payer.billing_contact,
+            payer.billing_email,
+            payer.billing_address,
+            payer.purchase_order,
+        )
+        .select_from(Charge)
+        .join(Booking, Booking.id == Charge.booking_id)
+        .join(User, User.id == Booking.user_id)
+        .join(CourseSession, CourseSession.id == Booking.session_id)
+        .join(Course, Course.id == CourseSession.course_id)
+        .join(organisation, organisation.id == Charge.agency_id)
+        # A school in a trust is billed through the trust (Agency.payer).
+        .join(payer, payer.id == sa.func.coalesce(organisation.parent_id, organisation.id))
+        .where(Charge.status == ChargeStatus.RAISED, Charge.session_date.between(start, end))
+        .order_by(Charge.session_date, Charge.id)
+        .with_for_update(of=Charge)
+    )
+    bills: dict[int, _Bill] = {}
+    for row in db.session.execute(query):
+        bills.setdefault(row.payer_id, _Bill(row)).lines.append(
+            {
+                "charge_id": row.id,
+                "delegate_name": row.delegate_name,
+                "organisation_name": row.organisation_name if row.agency_id != row.payer_id else None,
+                "course_title": row.course_title,
+                "session_date": row.session_date,
+                "reason": row.reason.title,
+                "amount_pence": row.amount_pence,
+            }
+        )
+    return sorted(bills.values(), key=lambda bill: bill.payer.name)
+
+
 def _issue_invoice(
-    bill: AgencyBill, start: date, end: date, *, year: int, sequence: int, by: User, now: datetime
-) -> Invoice:
+    bill: _Bill, start: date, end: date, *, year: int, sequence: int, by: User, now: datetime
+) -> dict:
+    """An invoice's row: the payer's billing details as they stand today, the totals of its lines."""
     config = current_app.config
-    agency = bill.agency
+    payer = bill.payer
     today = london_date(now)
     net = bill.net_pence
     vat = vat_on(net, config["VAT_RATE_PERCENT"])
-    invoice = Invoice(
-        number=document_number(config["INVOICE_PREFIX"], year, sequence),
-        financial_year=year,
-        sequence=sequence,
-        agency=agency,
-        status=InvoiceStatus.ISSUED,
-        period_start=start,
-        period_end=end,
-        issued_at=now,
-        issued_on=today,
-        due_on=today + timedelta(days=config["PAYMENT_TERMS_DAYS"]),
-        created_by_id=by.id,
-        bill_to_name=agency.name,
-        bill_to_contact=agency.billing_contact,
-        bill_to_email=agency.billing_email,
-        bill_to_address=agency.billing_address,
-        purchase_order=agency.purchase_order,
-        net_pence=net,
-        vat_pence=vat,
-        total_pence=net + vat,
-        vat_rate_percent=config["VAT_RATE_PERCENT"],
-    )
-    db.session.add(invoice)
-    for charge in bill.charges:
-        booking = charge.booking
-        invoice.lines.append(
-            InvoiceLine(
-                charge=charge,
-                delegate_name=booking.user.full_name,
-                course_title=booking.session.course.title,
-                session_date=charge.session_date,
-                reason=charge.reason.title,
-                amount_pence=charge.amount_pence,
-            )
-        )
-        charge.status = ChargeStatus.INVOICED
-    db.session.flush()
-    log_action(
-        "lms.invoice.issued",
-        subject=invoice,
-        actor=by,
-        now=now,
-        number=invoice.number,
-        total_pence=invoice.total_pence,
-    )
-    return invoice
+    return {
+        "number": document_number(config["INVOICE_PREFIX"], year, sequence),
+        "financial_year": year,
+        "sequence": sequence,
+        "agency_id": payer.payer_id,
+        "status": InvoiceStatus.ISSUED,
+        "period_start": start,
+        "period_end": end,
+        "issued_at": now,
+        "issued_on": today,
+        "due_on": today + timedelta(days=config["PAYMENT_TERMS_DAYS"]),
+        "created_by_id": by.id,
+        "bill_to_name": payer.name,
+        "bill_to_contact": payer.billing_contact,
+        "bill_to_email": payer.billing_email,
+        "bill_to_address": payer.billing_address,
+        "purchase_order": payer.purchase_order,
+        "net_pence": net,
+        "vat_pence": vat,
+        "total_pence": net + vat,
+        "vat_rate_percent": config["VAT_RATE_PERCENT"],
+    }
 
 
 # After issue ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from flask_login import current_user
 from lms.accounts.models import Agency, Role
 from lms.bookings.models import Booking
 from lms.core.access import roles_required, signed_in
+from lms.core.branding import brand_logo
 from lms.core.clock import now
 from lms.core.financial_year import financial_year_bounds, financial_year_of
 from lms.core.formatting import format_money, format_range, plural
@@ -47,7 +48,7 @@ finance_only = roles_required(Role.FINANCE)
 def _filters() -> FilterForm:
     form = FilterForm(formdata=None)
     agencies = db.session.scalars(sa.select(Agency).order_by(Agency.name)).all()
-    form.agency.choices = options([("", "Every agency"), *[(a.id, a.name) for a in agencies]])
+    form.agency.choices = options([("", "Every organisation"), *[(a.id, a.label) for a in agencies]])
     return filters_from_query(form)
 
 
@@ -212,6 +213,7 @@ def _seller() -> Party:
         name=config["PARTNERSHIP_NAME"],
         address=config["PARTNERSHIP_ADDRESS"],
         email=config["PARTNERSHIP_EMAIL"],
+        logo=brand_logo(),
     )
 
 
@@ -243,7 +245,7 @@ def invoice_pdf(invoice_id: int):
         period=(found.period_start, found.period_end),
         lines=[
             DocumentLine(
-                line.delegate_name, line.course_title, line.session_date, line.reason, line.amount_pence
+                line.delegate_label, line.course_title, line.session_date, line.reason, line.amount_pence
             )
             for line in found.lines
         ],
@@ -272,7 +274,7 @@ def credit_note_pdf(note_id: int):
         period=None,
         lines=[
             DocumentLine(
-                cl.invoice_line.delegate_name,
+                cl.invoice_line.delegate_label,
                 cl.invoice_line.course_title,
                 cl.invoice_line.session_date,
                 cl.invoice_line.reason,

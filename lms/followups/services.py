@@ -22,7 +22,7 @@ from lms.courses.models import CourseSession, SessionStatus
 from lms.evaluations.models import Rating
 from lms.extensions import db
 from lms.followups.models import Applied, Barrier, FollowUp
-from lms.messages.services import queue_message
+from lms.messages.services import queue_message, session_subject
 
 
 class FollowUpError(DomainError):
@@ -39,7 +39,7 @@ def _send(follow_up: FollowUp, kind: str, subject: str, template: str, now: date
         kind,
         to=booking.user.email,
         user=booking.user,
-        subject=f"{subject}: {booking.session.course.title}",
+        subject=session_subject(subject, booking.session),
         template=f"followups/{template}",
         now=now,
         dedupe_key=f"{kind}:{booking.id}",
@@ -58,6 +58,7 @@ def invite_due(now: datetime) -> int:
         .outerjoin(FollowUp, FollowUp.booking_id == Booking.id)
         .where(
             Booking.status == BookingStatus.CONFIRMED,
+            Booking.is_past_record.is_(False),
             Booking.attendance.in_([Attendance.ATTENDED, Attendance.PARTIAL]),
             CourseSession.status == SessionStatus.COMPLETED,
             CourseSession.ends_at <= now - invite_after,

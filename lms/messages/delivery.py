@@ -1,7 +1,13 @@
-"""Delivering the outbox over SMTP, with retries and back-off.
+"""Delivering the outbox over SMTP, with retries and back-off, by a dispatcher outside requests.
 
 A message is claimed with a row lock (SKIP LOCKED on PostgreSQL) so two senders never
 take the same one; it is marked sent in the same transaction that claimed it.
+
+No request talks to the mail server: it writes its messages to the outbox and answers. A
+dispatcher sends them within seconds: in production the scheduler process, woken at once on
+PostgreSQL by the NOTIFY the writing transaction issues (so it fires only when that commits);
+on the development server a thread of the web process, woken by an in-process event. Either
+also sweeps every few seconds, for retries and for anything a wake-up missed.
 """
 
 from __future__ import annotations
@@ -10,17 +16,24 @@ import base64
 import logging
 import smtplib
 import ssl
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, formataddr
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
+from lms.core.clock import now as clock_now
 from lms.core.db import write_intent
 from lms.extensions import db
+from lms.messages.html import html_body
 from lms.messages.models import OutboxMessage
+from lms.messages.services import site_domain
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +41,43 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
-    email = EmailMessage()
+    """The message as sent: its text, the same words as HTML, and a calendar invitation both as an
+    alternative with its method (the part Outlook and Gmail act on) and as an .ics file."""
+    config = current_app.config
+    # Non-ASCII text goes quoted-printable, for mail servers that do not take 8-bit bodies.
+    email = EmailMessage(policy=policy.default.clone(cte_type="7bit"))
     email["From"] = sender
     email["To"] = message.recipient
+    if config["PARTNERSHIP_EMAIL"]:
+        email["Reply-To"] = formataddr((config["PARTNERSHIP_NAME"], config["PARTNERSHIP_EMAIL"]))
     email["Subject"] = message.subject
-    email["Message-ID"] = make_msgid(idstring=f"lms-{message.id}")
+    email["Date"] = format_datetime(message.created_at)
+    # The same id on every attempt: a server that took the message before the connection dropped
+    # can tell that the retry is the same message.
+    email["Message-ID"] = f"<outbox.{message.id}.{message.created_at:%Y%m%d%H%M%S}@{site_domain()}>"
     email.set_content(message.body)
-    for attachment in message.attachments or []:
-        maintype, _, subtype = attachment["content_type"].partition("/")
+    email.add_alternative(html_body(message.body, message.subject), subtype="html")
+    attachments = message.attachments or []
+    invitations = [a for a in attachments if a.get("method")]
+    for attachment in invitations:
+        text = base64.b64decode(attachment["content_b64"]).decode()
+        email.add_alternative(text, subtype="calendar", params={"method": attachment["method"]})
+    for attachment in attachments:
         data = base64.b64decode(attachment["content_b64"])
+        if attachment in invitations:
+            email.add_attachment(
+                data.decode(),
+                subtype="calendar",
+                filename=attachment["filename"],
+                params={"method": attachment["method"]},
+            )
+            continue
+        maintype, _, subtype = attachment["content_type"].partition("/")
         email.add_attachment(data, maintype=maintype, subtype=subtype, filename=attachment["filename"])
+    # Header lines are written whole: Python folds a long subject with a space too many before an
+    # encoded word (an ellipsis, a curly apostrophe). A subject of at most 78 characters stays far
+    # within the 998 that RFC 5322 allows on a line. The parts above are already encoded.
+    email.policy = email.policy.clone(max_line_length=998)
     return email
 
 
@@ -69,7 +109,10 @@ class SmtpSender:
 
     def send(self, email: EmailMessage) -> None:
         if self.connection is None:
-            self.connection = self._connect()
+            try:
+                self.connection = self._connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         self.connection.send_message(email)
 
     def __exit__(self, *exc) -> None:
@@ -80,6 +123,10 @@ class SmtpSender:
                 pass
             except OSError:
                 pass
+
+
+class ServerUnavailable(Exception):
+    """The mail server could not be reached or would not talk: no message is to blame."""
 
 
 class LogSender(SmtpSender):
@@ -162,37 +209,207 @@ def deliver_pending(now: datetime, *, ids: Iterable[int] | None = None, limit: i
                 attempted += 1
                 try:
                     sender.send(email)
+                except ServerUnavailable as exc:
+                    # Nothing was sent, so no message uses up an attempt: an outage delays mail but
+                    # never makes it give up. The next sweep tries the server again.
+                    _server_unavailable(exc)
+                    _release([message_id for message_id, _ in claimed[position:]], now, error=exc)
+                    return sent
                 except (smtplib.SMTPException, OSError) as exc:
                     _record(message_id, now, exc, config["MAIL_MAX_ATTEMPTS"])
                     # The server is refusing or unreachable: release the rest of the batch.
                     _release([message_id for message_id, _ in claimed[position + 1 :]], now)
                     return sent
                 _record(message_id, now, None, config["MAIL_MAX_ATTEMPTS"])
+                _server_available()
                 sent += 1
     return sent
 
 
-def _release(message_ids: list[int], now: datetime) -> None:
+def _release(message_ids: list[int], now: datetime, error: Exception | None = None) -> None:
     if not message_ids:
         return
     db.session.rollback()
+    values: dict = {"next_attempt_at": now}
+    if error is not None:
+        values["last_error"] = f"{type(error).__name__}: {error}"[:2000]
     with write_intent():
         db.session.execute(
             sa.update(OutboxMessage)
             .where(OutboxMessage.id.in_(message_ids), OutboxMessage.sent_at.is_(None))
-            .values(next_attempt_at=now)
+            .values(**values)
         )
         db.session.commit()
 
 
+_server_down = threading.Event()
+
+
+def _server_unavailable(error: Exception) -> None:
+    # Said once when the server goes away, not at every sweep while it stays away.
+    if not _server_down.is_set():
+        _server_down.set()
+        log.warning("The mail server cannot be reached (%s); mail waits in the outbox", error)
+
+
+def _server_available() -> None:
+    if _server_down.is_set():
+        _server_down.clear()
+        log.warning("The mail server answers again; sending the outbox")
+
+
 def deliver_after_commit(messages: Iterable[OutboxMessage], now: datetime) -> None:
-    """Try at once to send messages a request just committed; failures wait for the sweep."""
+    """A command's messages go as soon as it has committed; failures wait for the sweep.
+
+    Commands only: a request never calls this (nor any other mail server); its dispatcher sends."""
     # A message whose transaction rolled back has no identity: it was never written.
     ids = [identity[0] for m in messages if (identity := sa.inspect(m).identity) is not None]
-    if not ids or not current_app.config.get("MAIL_DELIVER_ON_REQUEST", True):
+    if not ids:
         return
     try:
         deliver_pending(now, ids=ids)
-    except Exception:  # noqa: BLE001 - the scheduler's sweep retries; the request must not fail
+    except Exception:  # noqa: BLE001 - the scheduler's sweep retries; the command must not fail
         log.exception("Immediate delivery failed; the outbox sweep will retry")
         db.session.rollback()
+
+
+# Dispatching --------------------------------------------------------------------------------
+
+CHANNEL = "lms_outbox"
+SWEEP_SECONDS = 5.0
+# Set when a commit in this process wrote to the outbox: wakes a dispatcher thread here.
+_outbox_written = threading.Event()
+
+
+@event.listens_for(Session, "after_flush")
+def _note_new_messages(session, flush_context) -> None:
+    if any(isinstance(item, OutboxMessage) for item in session.new):
+        session.info["outbox_written"] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_dispatchers(session) -> None:
+    """NOTIFY inside the transaction that wrote messages: PostgreSQL delivers it only on commit."""
+    if not (session.info.get("outbox_written") or any(isinstance(i, OutboxMessage) for i in session.new)):
+        return
+    session.info["outbox_written"] = True
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_dispatcher(session) -> None:
+    if session.info.pop("outbox_written", False):
+        _outbox_written.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_new_messages(session) -> None:
+    session.info.pop("outbox_written", None)
+
+
+class Dispatcher:
+    """Sends the outbox from a thread: at once when a commit wrote to it, and every `interval`
+    seconds for retries. Waits on LISTEN on PostgreSQL (commits in any process wake it), on an
+    in-process event otherwise. Several dispatchers at once send each message once."""
+
+    def __init__(self, app: Flask, *, interval: float = SWEEP_SECONDS) -> None:
+        self.app = app
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._listener = None
+        with app.app_context():
+            self.engine = db.engine
+
+    @property
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self) -> Dispatcher:
+        self.thread = threading.Thread(target=self.run, name="outbox-dispatcher", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        self.stopping.set()
+        _outbox_written.set()
+        if self._listens():
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def run(self) -> None:
+        try:
+            if self._listens():
+                self.wait(0)  # listen before the first sweep, so no commit falls between the two
+            while not self.stopping.is_set():
+                _outbox_written.clear()
+                self.sweep()
+                self.wait()
+        finally:
+            self._close_listener()
+
+    def sweep(self) -> int:
+        """Send what is due now; a failure is logged and tried again at the next sweep."""
+        with self.app.app_context(), write_intent():
+            try:
+                sent = deliver_pending(clock_now())
+                if sent:
+                    log.info("deliver_outbox: %s", sent)
+                return sent
+            except Exception:
+                log.exception("Sending the outbox failed; trying again shortly")
+                db.session.rollback()
+                return 0
+            finally:
+                db.session.remove()
+
+    def wait(self, seconds: float | None = None) -> None:
+        """Until a commit wrote to the outbox, or `seconds` (the interval) have passed."""
+        seconds = self.interval if seconds is None else seconds
+        if not self._listens():
+            _outbox_written.wait(seconds)
+            return
+        import psycopg
+
+        try:
+            if self._listener is None:
+                self._listener = self._listen()
+            for _ in self._listener.notifies(timeout=seconds, stop_after=1):
+                pass
+            for _ in self._listener.notifies(timeout=0):
+                pass  # commits that came together are all served by one sweep
+        except psycopg.Error as error:
+            log.warning("Outbox LISTEN connection lost (%s); sweeping every %ss", error, self.interval)
+            self._close_listener()
+            self.stopping.wait(seconds)
+
+    def _listens(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def _listen(self):
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        connection = self.engine.dialect.connect(*cargs, **cparams)
+        connection.autocommit = True
+        connection.execute(f"LISTEN {CHANNEL}")
+        return connection
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+
+_start_lock = threading.Lock()
+
+
+def start_dispatcher(app: Flask, *, interval: float = SWEEP_SECONDS) -> Dispatcher:
+    """The app's dispatcher thread in this process, started the first time it is asked for."""
+    with _start_lock:
+        dispatcher = app.extensions.get("outbox_dispatcher")
+        if dispatcher is None or not dispatcher.alive:
+            dispatcher = app.extensions["outbox_dispatcher"] = Dispatcher(app, interval=interval).start()
+    return dispatcher

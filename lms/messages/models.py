@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.core.db import UTCDateTime
 from lms.extensions import db
+
+if TYPE_CHECKING:
+    from lms.accounts.models import User
 
 
 class OutboxMessage(db.Model):
@@ -43,3 +46,19 @@ class OutboxMessage(db.Model):
     @property
     def is_pending(self) -> bool:
         return self.sent_at is None and self.failed_at is None
+
+
+class CalendarFeed(db.Model):
+    """A person's calendar subscription: a secret address that serves their own bookings.
+
+    The token is the only credential the address carries (calendar apps cannot sign in), so it is
+    long and random, kept so the person can copy it again, and replaced when they reset it.
+    """
+
+    __tablename__ = "calendar_feed"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -1,20 +1,70 @@
-"""Writing messages to the outbox."""
+"""Writing messages to the outbox; subjects; each person's calendar feed address."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import secrets
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import current_app, g, has_request_context, render_template
+import sqlalchemy as sa
+from flask import current_app, render_template
 
+from lms.core.audit import log_action
+from lms.core.errors import PermissionDenied
+from lms.core.formatting import format_compact_date
 from lms.extensions import db
-from lms.messages.models import OutboxMessage
+from lms.messages.models import CalendarFeed, OutboxMessage
+
+# Mail programs show about this much of a subject in a list, and RFC 5322 asks header lines to
+# stay within 78 characters.
+MAX_SUBJECT = 78
+ELLIPSIS = "…"
+FEED_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:
     """A full link to a page, built without a request (jobs and commands send mail too)."""
     path = current_app.url_map.bind("localhost").build(endpoint, values)
     return current_app.config["BASE_URL"] + path
+
+
+def site_domain() -> str:
+    """The site's own host name (from BASE_URL), for Message-IDs and calendar UIDs."""
+    host = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{host}]"  # an address, written as a domain literal
+
+
+# Subjects -------------------------------------------------------------------------------------
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: cut at a word boundary, with an ellipsis, when too long."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - len(ELLIPSIS)]
+    if text[len(kept)] != " " and " " in kept:
+        kept = kept[: kept.rindex(" ")]
+    return kept.rstrip(" ,;:.-–—") + ELLIPSIS
+
+
+def session_subject(lead: str, session: Any) -> str:
+    """A subject about one session that reads in a list: "Place confirmed: 3 Jun 2026, Neglect…"."""
+    start = f"{lead}: {format_compact_date(session.starts_at)}, "
+    room = MAX_SUBJECT - len(start)
+    if room < 12:  # a lead so long that the title would be a stub
+        return shorten(f"{start}{session.course.title}", MAX_SUBJECT)
+    return start + shorten(session.course.title, room)
+
+
+# The outbox -----------------------------------------------------------------------------------
 
 
 def queue_message(
@@ -29,7 +79,11 @@ def queue_message(
     dedupe_key: str | None = None,
     **context: Any,
 ) -> OutboxMessage:
-    """Render a plain-text message and add it to the outbox; sent after the transaction commits."""
+    """Render a message's text and add it to the outbox; sent after the transaction commits.
+
+    The text is the message: delivery sends it as the plain part and sets the same words out as
+    the HTML part (lms/messages/html.py), so the two cannot say different things.
+    """
     body = render_template(
         f"messages/{template}",
         config=current_app.config,
@@ -41,7 +95,7 @@ def queue_message(
         kind=kind,
         recipient=to,
         user_id=user.id if user is not None else None,
-        subject=subject,
+        subject=shorten(subject, MAX_SUBJECT),
         body=body,
         attachments=attachments or [],
         dedupe_key=dedupe_key,
@@ -50,6 +104,38 @@ def queue_message(
         attempts=0,
     )
     db.session.add(message)
-    if has_request_context():
-        g.setdefault("outbox_messages", []).append(message)
     return message
+
+
+# Calendar feeds -------------------------------------------------------------------------------
+
+
+def calendar_feed_of(person: Any) -> CalendarFeed | None:
+    return db.session.get(CalendarFeed, person.id)
+
+
+def reset_calendar_feed(person: Any, *, by: Any, now: datetime) -> CalendarFeed:
+    """Give `person` a new secret feed address; the old one, if any, stops working at once."""
+    if by is None or by.id != person.id:
+        raise PermissionDenied("Only you can change your calendar address.")
+    feed = calendar_feed_of(person)
+    replaced = feed is not None
+    if feed is None:
+        feed = CalendarFeed(user_id=person.id)
+        db.session.add(feed)
+    feed.token = secrets.token_urlsafe(32)
+    feed.created_at = now
+    db.session.flush()
+    name = "lms.calendar_feed.reset" if replaced else "lms.calendar_feed.created"
+    log_action(name, subject=person, actor=by, now=now)
+    return feed
+
+
+def feed_owner(token: str) -> Any | None:
+    """Whose feed this token opens: an enabled person, or None (the caller answers 404)."""
+    if not FEED_TOKEN.fullmatch(token):
+        return None
+    feed = db.session.scalar(sa.select(CalendarFeed).where(CalendarFeed.token == token))
+    if feed is None or not feed.user.is_enabled:
+        return None
+    return feed.user

@@ -7,14 +7,15 @@ over places offered, so overbooking can take a session past 100%.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from enum import Enum
 
 import sqlalchemy as sa
 
 from lms.accounts.models import Agency, AgencyCategory
 from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
+from lms.core.db import UTCDateTime
 from lms.core.formatting import format_month
 from lms.core.timezones import end_of_london_day, start_of_london_day
 from lms.courses.models import Course, CourseSession, DeliveryMode, SessionStatus, Topic
@@ -32,8 +33,8 @@ class Dimension(Enum):
     @property
     def title(self) -> str:
         return {
-            "agency": "Agency",
-            "category": "Agency category",
+            "agency": "Organisation",
+            "category": "Sector",
             "course": "Course",
             "topic": "Topic",
             "mode": "Delivery mode",
@@ -92,37 +93,221 @@ class Report:
     total: Figures
 
 
-def _ran(start: date, end: date, now: datetime):
-    return sa.and_(
-        CourseSession.status != SessionStatus.CANCELLED,
-        CourseSession.starts_at >= start_of_london_day(start),
-        CourseSession.starts_at < end_of_london_day(end),
-        CourseSession.starts_at <= now,
+Period = tuple[date, date]  # first and last UK dates, both included
+
+
+@dataclass
+class Comparison:
+    """What the utilisation page shows: a period, the same period a year before, and its months."""
+
+    current: Report
+    previous: Report
+    by_month: Report | None  # the current period month by month, when asked for
+
+
+def utilisation(dimension: Dimension, start: date, end: date, *, now: datetime) -> Report:
+    """Figures for sessions that ran from `start` to `end` (UK dates), a row per value of `dimension`."""
+    [tally] = _count(dimension, [(start, end)], now=now, months=False)
+    return tally.report(dimension, start, end)
+
+
+def utilisation_compared(
+    dimension: Dimension, current: Period, previous: Period, *, now: datetime, by_month: bool = True
+) -> Comparison:
+    """Two periods, and the first one month by month too, from one read of the bookings."""
+    sliced = by_month and len(list(_months(*current))) <= _MOST_MONTHS
+    this, last = _count(dimension, [current, previous], now=now, months=sliced)
+    if by_month and not sliced:
+        # Over decades, the months are counted by a read of their own rather than as slices.
+        months = utilisation(Dimension.MONTH, *current, now=now)
+    else:
+        months = this.month_report(*current) if by_month else None
+    return Comparison(this.report(dimension, *current), last.report(dimension, *previous), months)
+
+
+# Counting -------------------------------------------------------------------------------------
+#
+# Bookings are read once, whatever is asked: grouped by the ids behind the dimension (never by
+# names, which are joined to the few grouped rows) and by "slice", a stretch of time that is a
+# whole period or, for the period shown month by month, one of its months. Totals are the sums
+# of the rows. Places offered come from the sessions alone, in a second, small statement.
+
+
+_MOST_MONTHS = 120  # counted as slices of one read; each is a row of a UNION ALL
+
+
+@dataclass(frozen=True)
+class _Slice:
+    period: int  # which of the periods asked for
+    month: str | None  # "2025-04" when the period is counted month by month
+    starts: datetime  # UTC, included
+    ends: datetime  # UTC, excluded
+
+
+def _slices(periods: list[Period], months: bool) -> list[_Slice]:
+    """The first period month by month when `months`, every other one whole. Periods may overlap:
+    a session in two of them is counted in both."""
+    slices = []
+    for n, (start, end) in enumerate(periods):
+        if months and n == 0:
+            slices += [_Slice(n, month, *bounds) for month, bounds in _months(start, end)]
+        else:
+            slices.append(_Slice(n, None, start_of_london_day(start), end_of_london_day(end)))
+    return slices
+
+
+def _months(start: date, end: date):
+    first = start
+    while first <= end:
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        last = min(end, following - timedelta(days=1))
+        yield first.strftime("%Y-%m"), (start_of_london_day(first), end_of_london_day(last))
+        first = following
+
+
+@dataclass
+class _Tally:
+    """One period's figures, added up from the grouped rows the database returns."""
+
+    rows: dict[str, Figures] = field(default_factory=dict)
+    months: dict[str, Figures] = field(default_factory=dict)
+    total: Figures = field(default_factory=lambda: Figures("total", "Total"))
+
+    def add(self, figures: Figures, *, row: str | None, label: str = "", month: str | None = None) -> None:
+        if row is not None:
+            self.rows.setdefault(row, Figures(row, label)).add(figures)
+        if month is not None:
+            self.months.setdefault(month, Figures(month, _label(Dimension.MONTH, month))).add(figures)
+        self.total.add(figures)
+
+    def report(self, dimension: Dimension, start: date, end: date) -> Report:
+        ordered = sorted(
+            self.rows.values(),
+            key=lambda f: f.key if dimension is Dimension.MONTH else (-f.attended_total, f.label),
+        )
+        return Report(dimension, start, end, ordered, self.total)
+
+    def month_report(self, start: date, end: date) -> Report:
+        months = sorted(self.months.values(), key=lambda f: f.key)
+        return Report(Dimension.MONTH, start, end, months, replace(self.total))
+
+
+def _count(dimension: Dimension, periods: list[Period], *, now: datetime, months: bool) -> list[_Tally]:
+    """A tally for each period, the first also by month when `months`."""
+    slices = _slices(periods, months and dimension is not Dimension.MONTH)
+    tallies = [_Tally() for _ in periods]
+
+    def add(row, figures: Figures, key: str | None, label: str) -> None:
+        part = slices[getattr(row, "slice", 0)]
+        month = key if dimension is Dimension.MONTH else part.month
+        tallies[part.period].add(figures, row=key, label=label, month=month if months else None)
+
+    for row in db.session.execute(_sessions_statement(dimension, slices, now)):
+        figures = Figures("", "", sessions=row.sessions, places=int(row.places or 0))
+        if dimension.offers_places:
+            add(row, figures, str(row.key), _label(dimension, row.label))
+        else:
+            add(row, figures, None, "")
+    for row in db.session.execute(_bookings_statement(dimension, slices, now)):
+        figures = Figures("", "", **{name: int(getattr(row, name) or 0) for name in _BOOKING_FIELDS})
+        key, raw = _booking_key(dimension, row)
+        add(row, figures, key, _label(dimension, raw))
+    return tallies
+
+
+def _in_slices(query, slices: list[_Slice], now: datetime) -> tuple[sa.Select, list]:
+    """`query` kept to sessions that ran (not cancelled, started by `now`) in one of the slices,
+    and, when there are several, the column saying which (a session in two is counted twice)."""
+    ran = sa.and_(CourseSession.status != SessionStatus.CANCELLED, CourseSession.starts_at <= now)
+    if len(slices) == 1:
+        [only] = slices
+        within = sa.and_(CourseSession.starts_at >= only.starts, CourseSession.starts_at < only.ends)
+        return query.where(ran, within), []
+    table = sa.union_all(
+        *(
+            sa.select(
+                sa.literal(n).label("slice"),
+                sa.literal(part.starts, UTCDateTime()).label("starts"),
+                sa.literal(part.ends, UTCDateTime()).label("ends"),
+            )
+            for n, part in enumerate(slices)
+        )
+    ).subquery("slices")
+    within = sa.and_(CourseSession.starts_at >= table.c.starts, CourseSession.starts_at < table.c.ends)
+    return query.join(table, within).where(ran), [table.c.slice]
+
+
+def _sessions_statement(dimension: Dimension, slices: list[_Slice], now: datetime):
+    """Sessions that ran and the places they offered, by slice (and by the dimension's value)."""
+    query = sa.select().select_from(CourseSession)
+    if dimension in (Dimension.COURSE, Dimension.TOPIC):
+        query = query.join(Course, Course.id == CourseSession.course_id)
+    if dimension is Dimension.TOPIC:
+        query = query.join(Topic, Topic.id == Course.topic_id)
+    query, group = _in_slices(query, slices, now)
+    if dimension.offers_places:
+        key, label = _session_key(dimension)
+        group += [key.label("key"), label.label("label")]
+    query = query.add_columns(
+        *group,
+        sa.func.count(CourseSession.id).label("sessions"),
+        sa.func.sum(CourseSession.places).label("places"),
     )
+    return query.group_by(*group) if group else query
 
 
-def _booking_counts():
-    def count_where(condition):
-        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+def _session_key(dimension: Dimension):
+    return {
+        Dimension.COURSE: (CourseSession.course_id, Course.title),
+        Dimension.TOPIC: (Course.topic_id, Topic.name),
+        Dimension.MODE: (CourseSession.delivery_mode, CourseSession.delivery_mode),
+        Dimension.MONTH: (CourseSession.local_month, CourseSession.local_month),
+    }[dimension]
+
+
+def _bookings_statement(dimension: Dimension, slices: list[_Slice], now: datetime):
+    """The one read of the bookings. Someone whose organisation was not listed is grouped by what
+    they typed, whatever its case."""
+    query = sa.select().select_from(Booking).join(CourseSession, CourseSession.id == Booking.session_id)
+    if dimension is Dimension.TOPIC:
+        query = query.join(Course, Course.id == CourseSession.course_id)
+    query, group = _in_slices(query, slices, now)
+    named = []
+    if dimension is Dimension.AGENCY:
+        typed = sa.case((Booking.agency_id.is_(None), sa.func.lower(Booking.other_organisation)))
+        group += [Booking.agency_id.label("agency_id"), typed.label("typed")]
+        named = [sa.func.min(Booking.other_organisation).label("typed_as")]
+    elif dimension is Dimension.CATEGORY:
+        group += [Booking.agency_id.label("agency_id")]
+    else:
+        group += [_session_key(dimension)[0].label("key")]
+    query = query.add_columns(*group, *named, *_booking_counts()).group_by(*group)
+    if dimension.offers_places:
+        return query  # the sessions statement names these rows
+    counts = query.subquery()
+    return sa.select(counts, Agency.name, Agency.category).outerjoin(Agency, Agency.id == counts.c.agency_id)
+
+
+def _booking_counts() -> list:
+    def count_where(condition, name: str):
+        return sa.func.sum(sa.case((condition, 1), else_=0)).label(name)
 
     confirmed = Booking.status == BookingStatus.CONFIRMED
-    return [
-        count_where(sa.and_(confirmed, Booking.is_walk_in.is_(False))),
-        count_where(sa.and_(confirmed, Booking.attendance == Attendance.ATTENDED)),
-        count_where(sa.and_(confirmed, Booking.attendance == Attendance.PARTIAL)),
-        count_where(sa.and_(confirmed, Booking.attendance == Attendance.NO_SHOW)),
-        count_where(
-            sa.and_(Booking.status == BookingStatus.CANCELLED, Booking.is_late_cancellation.is_(True))
+    cancelled = Booking.status == BookingStatus.CANCELLED
+    conditions = (
+        sa.and_(confirmed, Booking.is_walk_in.is_(False)),
+        sa.and_(confirmed, Booking.attendance == Attendance.ATTENDED),
+        sa.and_(confirmed, Booking.attendance == Attendance.PARTIAL),
+        sa.and_(confirmed, Booking.attendance == Attendance.NO_SHOW),
+        sa.and_(cancelled, Booking.is_late_cancellation.is_(True)),
+        sa.and_(
+            cancelled,
+            Booking.is_late_cancellation.is_(False),
+            Booking.cancellation_reason == CancellationReason.DELEGATE,
         ),
-        count_where(
-            sa.and_(
-                Booking.status == BookingStatus.CANCELLED,
-                Booking.is_late_cancellation.is_(False),
-                Booking.cancellation_reason == CancellationReason.DELEGATE,
-            )
-        ),
-        count_where(Booking.waitlisted_at.is_not(None)),
-    ]
+        Booking.waitlisted_at.is_not(None),
+    )
+    return [count_where(c, name) for c, name in zip(conditions, _BOOKING_FIELDS, strict=True)]
 
 
 _BOOKING_FIELDS = (
@@ -136,91 +321,18 @@ _BOOKING_FIELDS = (
 )
 
 
-def _session_key(dimension: Dimension):
-    return {
-        Dimension.COURSE: (Course.id, Course.title),
-        Dimension.TOPIC: (Topic.id, Topic.name),
-        Dimension.MODE: (CourseSession.delivery_mode, CourseSession.delivery_mode),
-        Dimension.MONTH: (CourseSession.local_month, CourseSession.local_month),
-    }[dimension]
-
-
-def _agency_key(dimension: Dimension):
-    other = sa.func.lower(Booking.other_organisation)
+def _booking_key(dimension: Dimension, row) -> tuple[str, object]:
+    """A booking row's key and the raw value its label is made from."""
+    if dimension is Dimension.CATEGORY:
+        category = row.category.value if row.agency_id is not None else "unmapped"
+        return category, category
     if dimension is Dimension.AGENCY:
-        return (
-            sa.func.coalesce(sa.cast(Booking.agency_id, sa.String), "other:" + other),
-            sa.func.coalesce(Agency.name, sa.func.min(Booking.other_organisation) + " (typed as other)"),
-        )
-    category = sa.func.coalesce(sa.cast(Agency.category, sa.String), "unmapped")
-    return (category, category)
-
-
-def utilisation(dimension: Dimension, start: date, end: date, *, now: datetime) -> Report:
-    """Figures for sessions that ran from `start` to `end` (UK dates), a row per value of `dimension`."""
-    rows: dict[str, Figures] = {}
-    if dimension.offers_places:
-        key, label = _session_key(dimension)
-        places = (
-            sa.select(key, label, sa.func.count(CourseSession.id), sa.func.sum(CourseSession.places))
-            .select_from(CourseSession)
-            .join(Course, Course.id == CourseSession.course_id)
-            .join(Topic, Topic.id == Course.topic_id)
-            .where(_ran(start, end, now))
-            .group_by(key, label)
-        )
-        for row_key, row_label, sessions, offered in db.session.execute(places):
-            rows[str(row_key)] = Figures(
-                str(row_key), _label(dimension, row_label), sessions=sessions, places=offered or 0
-            )
-        counts = (
-            sa.select(key, label, *_booking_counts())
-            .select_from(Booking)
-            .join(CourseSession, CourseSession.id == Booking.session_id)
-            .join(Course, Course.id == CourseSession.course_id)
-            .join(Topic, Topic.id == Course.topic_id)
-            .where(_ran(start, end, now))
-            .group_by(key, label)
-        )
-    else:
-        key, label = _agency_key(dimension)
-        group = (key, Agency.name) if dimension is Dimension.AGENCY else (key,)
-        counts = (
-            sa.select(key, label, *_booking_counts())
-            .select_from(Booking)
-            .join(CourseSession, CourseSession.id == Booking.session_id)
-            .outerjoin(Agency, Agency.id == Booking.agency_id)
-            .where(_ran(start, end, now))
-            .group_by(*group)
-        )
-    for row_key, row_label, *values in db.session.execute(counts):
-        figures = rows.setdefault(str(row_key), Figures(str(row_key), _label(dimension, row_label)))
-        for name, value in zip(_BOOKING_FIELDS, values, strict=True):
-            setattr(figures, name, int(value or 0))
-    total = _totals(start, end, now)
-    ordered = sorted(
-        rows.values(), key=lambda f: f.key if dimension is Dimension.MONTH else (-f.attended_total, f.label)
-    )
-    return Report(dimension, start, end, ordered, total)
-
-
-def _totals(start: date, end: date, now: datetime) -> Figures:
-    total = Figures("total", "Total")
-    sessions, places = db.session.execute(
-        sa.select(
-            sa.func.count(CourseSession.id), sa.func.coalesce(sa.func.sum(CourseSession.places), 0)
-        ).where(_ran(start, end, now))
-    ).one()
-    total.sessions, total.places = sessions, int(places)
-    values = db.session.execute(
-        sa.select(*_booking_counts())
-        .select_from(Booking)
-        .join(CourseSession, CourseSession.id == Booking.session_id)
-        .where(_ran(start, end, now))
-    ).one()
-    for name, value in zip(_BOOKING_FIELDS, values, strict=True):
-        setattr(total, name, int(value or 0))
-    return total
+        if row.agency_id is not None:
+            return str(row.agency_id), row.name
+        if row.typed is None:
+            return "None", None
+        return "other:" + row.typed, row.typed_as + " (typed as other)"
+    return str(row.key), row.key
 
 
 def _label(dimension: Dimension, raw) -> str:

@@ -8,14 +8,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
-from wtforms.validators import InputRequired, Optional, ValidationError
+from wtforms.validators import InputRequired, ValidationError
 
 from lms.accounts.models import Role
 from lms.core.access import roles_required
 from lms.core.clock import now
 from lms.core.financial_year import financial_year_bounds, financial_year_label, financial_year_of
 from lms.core.formatting import format_money, format_period, format_pounds_plain, percent_value, pounds_value
-from lms.core.forms import DateField, Money, options
+from lms.core.forms import DateField, Money, Optional, options
 from lms.core.timezones import london_date
 from lms.core.web import domain_errors, download, filters_from_query, query_args, render_form
 from lms.finance.services import set_budget
@@ -30,7 +30,7 @@ from lms.reporting.results import (
     summary_figures,
     summary_statements,
 )
-from lms.reporting.utilisation import Dimension, utilisation
+from lms.reporting.utilisation import Dimension, utilisation_compared
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -70,38 +70,36 @@ def _period(form: ReportForm) -> tuple[date, date, str]:
     return start, end, financial_year_label(year)
 
 
-def _reports():
+def _reports(*, by_month: bool = False):
     form = _report_form()
     dimension = Dimension(form.by.data) if form.by.data else Dimension.AGENCY
     start, end, label = _period(form)
-    moment = now()
-    current = utilisation(dimension, start, end, now=moment)
-    previous = utilisation(dimension, _previous(start), _previous(end), now=moment)
-    return form, dimension, label, current, previous
+    period, before = (start, end), (_previous(start), _previous(end))
+    reports = utilisation_compared(dimension, period, before, now=now(), by_month=by_month)
+    return form, dimension, label, reports
 
 
 @bp.route("/utilisation")
 @roles_required(Role.LND_ADMIN)
 def utilisation_report():
-    form, dimension, label, current, previous = _reports()
-    before = {row.key: row for row in previous.rows}
-    by_month = utilisation(Dimension.MONTH, current.start, current.end, now=now())
+    form, dimension, label, reports = _reports(by_month=True)
     return render_template(
         "reporting/utilisation.html",
         form=form,
         dimension=dimension,
         label=label,
-        report=current,
-        previous=previous,
-        before=before,
-        by_month=by_month,
+        report=reports.current,
+        previous=reports.previous,
+        before={row.key: row for row in reports.previous.rows},
+        by_month=reports.by_month,
     )
 
 
 @bp.route("/utilisation.<any(csv, xlsx):fmt>")
 @roles_required(Role.LND_ADMIN)
 def utilisation_export(fmt: str):
-    _, dimension, label, current, previous = _reports()
+    _, dimension, label, reports = _reports()
+    current, previous = reports.current, reports.previous
     before = {row.key: row for row in previous.rows}
     header = [
         dimension.title,

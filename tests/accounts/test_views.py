@@ -5,7 +5,9 @@ import sqlalchemy as sa
 
 from lms.accounts.models import Agency, Role, User
 from lms.extensions import db
-from tests.conftest import Mailbox, csrf_token, sign_in
+from lms.messages.models import OutboxMessage
+from tests.accounts.signing_in import sign_in
+from tests.conftest import Mailbox, csrf_token
 from tests.factories import PASSWORD, create_agency, create_user
 
 
@@ -15,8 +17,7 @@ def registration(agency, **overrides):
         "last_name": "Shah",
         "email": "priya.shah@example.org",
         "job_role": "Health visitor",
-        "agency": str(agency.id) if agency else "other",
-        "other_organisation": "",
+        "organisation": agency.label if agency else "",
         "line_manager_name": "Jo Bloggs",
         "line_manager_email": "jo.bloggs@example.org",
         "password": PASSWORD,
@@ -33,20 +34,76 @@ def users() -> int:
 def test_registration_form_has_labelled_fields_and_the_managed_agency_list(client):
     create_agency("West Midlands Police", short_name="WMP")
     page = client.get("/register").get_data(as_text=True)
-    for field in ("first_name", "email", "job_role", "agency", "line_manager_email", "password"):
+    for field in ("first_name", "email", "job_role", "organisation", "line_manager_email", "password"):
         assert f'<label for="{field}">' in page
-    assert "West Midlands Police (WMP)" in page
-    assert "Other (not in this list)" in page
+    assert '<option value="West Midlands Police (WMP)">' in page
+    assert 'list="organisations"' in page
+    assert "My organisation is not in the list" in page
 
 
-def test_a_practitioner_registers_and_is_signed_in(client):
+def emailed_link(address: str, path: str) -> str:
+    """The path of the link to `path` in the last message queued for `address`."""
+    body = db.session.scalars(
+        sa.select(OutboxMessage.body).where(OutboxMessage.recipient == address).order_by(OutboxMessage.id)
+    ).all()[-1]
+    match = re.search(rf"http://localhost({re.escape(path)}\S+)", body)
+    assert match, body
+    return match.group(1)
+
+
+def test_a_practitioner_registers_confirms_the_emailed_link_and_is_signed_in(client):
     agency = create_agency()
     data = registration(agency, csrf_token=csrf_token(client, "/register"))
     response = client.post("/register", data=data)
     assert response.status_code == 302
+    assert response.headers["Location"] == "/register/check-your-email"
+    assert "Check your email" in client.get("/register/check-your-email").get_data(as_text=True)
     user = db.session.scalar(sa.select(User).where(User.email == "priya.shah@example.org"))
     assert user.roles == {Role.PRACTITIONER}
+    assert client.get("/dashboard").status_code == 302  # not signed in until the address is confirmed
+
+    link = emailed_link(user.email, "/register/confirm/")
+    assert "Confirm and sign in" in client.get(link).get_data(as_text=True)  # a GET changes nothing
+    response = client.post(link, data={"csrf_token": csrf_token(client, link)})
+    assert response.status_code == 302 and response.headers["Location"] == "/sessions/"
     assert client.get("/dashboard").status_code == 200
+    db.session.refresh(user)
+    assert not user.confirmation_pending
+    # The link has done its work.
+    assert client.get(link, follow_redirects=True).status_code == 200
+    assert client.post(link, data={"csrf_token": csrf_token(client, "/sign-in")}).status_code == 302
+
+
+def test_registration_answers_the_same_whether_or_not_the_address_has_an_account(app, client):
+    agency = create_agency()
+    owner = create_user("taken@example.org", first_name="Tam")
+
+    def register(email: str):
+        browser = app.test_client()
+        response = browser.post(
+            "/register", data=registration(agency, email=email, csrf_token=csrf_token(browser, "/register"))
+        )
+        cookies = {cookie.key for cookie in browser._cookies.values()}
+        after = browser.get(response.headers["Location"])
+        return response, cookies, after
+
+    known, known_cookies, known_page = register("Taken@Example.org")
+    new, new_cookies, new_page = register("new.person@example.org")
+
+    assert known.status_code == new.status_code == 302
+    assert known.headers["Location"] == new.headers["Location"]
+    assert known.get_data() == new.get_data()
+    assert known_cookies == new_cookies
+    assert known_page.status_code == new_page.status_code == 200
+    assert known_page.get_data() == new_page.get_data()
+    # The owner is told, and nothing about their account changed.
+    body = emailed_link(owner.email, "/password/reset/")
+    assert body.startswith("/password/reset/")
+    message = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.recipient == owner.email)).one()
+    assert message.subject == "Someone tried to register with your email address"
+    assert "Hello Tam" in message.body and "/sign-in" in message.body
+    db.session.refresh(owner)
+    assert owner.first_name == "Tam" and not owner.confirmation_pending
 
 
 def test_bad_registration_shows_messages_beside_the_fields_and_writes_nothing(client):
@@ -66,7 +123,7 @@ def test_bad_registration_shows_messages_beside_the_fields_and_writes_nothing(cl
     assert response.status_code == 422
     assert "There is a problem" in page
     assert "Enter an email address like name@example.org." in page
-    assert "You chose Other: type your organisation&#39;s name." in page
+    assert "Enter the organisation you work for." in page
     assert "The two passwords do not match." in page
     assert "Enter your line manager&#39;s name." in page
     assert 'aria-invalid="true"' in page
@@ -140,7 +197,7 @@ def test_sign_out_needs_a_post_with_a_token(client):
 
 
 def reset_link(mailbox: Mailbox, address: str) -> str:
-    [message] = mailbox.to(address)
+    [message] = mailbox.delivered().to(address)
     match = re.search(r"http://localhost(/password/reset/\S+)", Mailbox.text(message))
     assert match, Mailbox.text(message)
     return match.group(1)
@@ -188,7 +245,7 @@ def test_asking_to_reset_an_unknown_address_says_the_same_and_sends_nothing(clie
         follow_redirects=True,
     )
     assert "If an account uses that address" in response.get_data(as_text=True)
-    assert mailbox.messages == []
+    assert mailbox.delivered().messages == []
 
 
 def test_a_reset_email_waits_in_the_outbox_when_the_mail_server_is_down(app, client):
@@ -207,12 +264,13 @@ def test_a_reset_email_waits_in_the_outbox_when_the_mail_server_is_down(app, cli
                 "csrf_token": csrf_token(client, "/password/forgot"),
             },
         )
+        assert deliver_pending(NOW) == 0  # the dispatcher finds the server down
     finally:
         app.config["MAIL_PORT"] = port
     message = db.session.scalar(sa.select(OutboxMessage))
-    assert message.sent_at is None and message.attempts == 1 and message.last_error
-    assert message.next_attempt_at > NOW
-    assert deliver_pending(message.next_attempt_at) == 1
+    # An outage is no message's fault: it waits, with the reason, and uses up none of its attempts.
+    assert message.sent_at is None and message.attempts == 0 and message.last_error
+    assert deliver_pending(NOW) == 1
     db.session.refresh(message)
     assert message.sent_at is not None
 
@@ -239,7 +297,7 @@ def test_admin_maps_an_other_organisation_through_the_page(client):
     token = csrf_token(client, "/admin/agencies/map?organisation=Acorns+Hospice")
     response = client.post(
         "/admin/agencies/map",
-        data={"organisation": "Acorns Hospice", "agency": str(hospice.id), "csrf_token": token},
+        data={"organisation": "Acorns Hospice", "target": str(hospice.id), "csrf_token": token},
     )
     assert response.status_code == 302
     db.session.refresh(person)

@@ -18,6 +18,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from tests.browser.conftest import ARTIFACTS
 from tests.factories import (
     PASSWORD,
+    second_factor_codes,
 )
 
 WAIT_SECONDS = 10
@@ -90,21 +91,36 @@ def type_date(browser: WebDriver, label: str, day: date) -> None:
 
 
 def sign_in_through_the_form(browser: WebDriver, live_server, email: str) -> None:
+    """The password, then, for L&D and finance, the code their authenticator app shows."""
     visit(browser, live_server, "/sign-in")
     fill_in(browser, "Email address", email)
     fill_in(browser, "Password", PASSWORD)
     with page_loads(browser):
         press(browser, "Sign in")
+    if page_heading(browser) == "Enter your code":
+        enter_app_code(browser)
     assert is_signed_in(browser)
 
 
-def fill_in_registration(browser: WebDriver, *, agency: str, other_organisation: str) -> None:
+def enter_app_code(browser: WebDriver, secret: str | None = None) -> None:
+    """Type the code the app shows now. Each code works once, so a person signing in again within
+    the same half minute types the next one the app shows (the server accepts the step either side)."""
+    codes = second_factor_codes(secret=secret) if secret else second_factor_codes()
+    for code in codes:
+        fill_in(browser, "Code", code)
+        with page_loads(browser):
+            press(browser, "Continue")
+        if page_heading(browser) != "Enter your code":
+            return
+    raise AssertionError("no code the app shows now was accepted")
+
+
+def fill_in_registration(browser: WebDriver, *, organisation: str) -> None:
     fill_in(browser, "First name", "Priya")
     fill_in(browser, "Last name", "Patel")
     fill_in(browser, "Work email address", "priya.patel@example.org")
     fill_in(browser, "Job role", "Health visitor")
-    choose(browser, "Agency", agency)
-    fill_in(browser, "Organisation name", other_organisation)
+    fill_in(browser, "Organisation you work for", organisation)
     fill_in(browser, "Line manager's name", "Sam Lee")
     fill_in(browser, "Line manager's email address", "sam.lee@example.org")
     fill_in(browser, "Password", PASSWORD)

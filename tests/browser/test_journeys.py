@@ -6,6 +6,7 @@ mistake on the registration form is explained; the catalogue fits a phone's scre
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 import pytest
@@ -46,6 +47,7 @@ from tests.browser.pages import (  # noqa: F401
     visit,
     wait,
 )
+from tests.conftest import Mailbox
 from tests.factories import (
     PASSWORD,
     create_agency,
@@ -119,13 +121,22 @@ def practitioner(app):
 
 
 def test_a_practitioner_registers_signs_out_signs_in_and_filters_the_catalogue(
-    browser, live_server, app, programme
+    browser, live_server, app, programme, mailbox
 ):
     visit(browser, live_server, "/register")
     assert page_heading(browser) == "Create your account"
-    fill_in_registration(browser, agency=AGENCY, other_organisation="")
+    fill_in_registration(browser, organisation=AGENCY)
     with page_loads(browser):
         press(browser, "Create account")
+
+    # The same answer whether or not the address has an account: the link comes by email.
+    assert page_heading(browser) == "Check your email"
+    assert not is_signed_in(browser)
+    [confirmation] = mailbox.delivered().to("priya.patel@example.org")
+    link = re.search(r"https?://\S+/register/confirm/\S+", Mailbox.text(confirmation)).group(0)
+    browser.get(link)
+    with page_loads(browser):
+        press(browser, "Confirm and sign in")
 
     assert page_heading(browser) == "Find a course"
     assert "Your account is ready" in flash_message(browser)
@@ -203,42 +214,43 @@ def test_a_practitioner_registers_signs_out_signs_in_and_filters_the_catalogue(
     assert ALREADY_HAPPENED not in page_text(browser)
 
 
-def test_choosing_other_without_an_organisation_name_is_explained_and_creates_no_account(
+def test_an_organisation_not_in_the_list_is_explained_and_creates_no_account(
     browser, live_server, app, agency
 ):
     visit(browser, live_server, "/register")
-    fill_in_registration(browser, agency="Other (not in this list)", other_organisation="")
+    options = browser.find_elements(By.CSS_SELECTOR, "#organisations option")
+    organisations = [option.get_attribute("value") for option in options]
+    assert organisations == [AGENCY]
+    fill_in_registration(browser, organisation="West Mids Police")
     with page_loads(browser):
         press(browser, "Create account")
 
-    message = "You chose Other: type your organisation's name."
     summary = browser.find_element(By.CSS_SELECTOR, ".error-summary")
     assert summary.get_attribute("role") == "alert"
     assert summary.find_element(By.TAG_NAME, "h2").text == "There is a problem"
-    links = summary.find_elements(By.TAG_NAME, "a")
-    assert [link.text for link in links] == [message]
-    assert links[0].get_attribute("href").endswith("#other_organisation")
+    [link] = summary.find_elements(By.TAG_NAME, "a")
+    assert "“West Mids Police” is not in the list. Did you mean “West Midlands Police”?" in link.text
+    assert link.get_attribute("href").endswith("#organisation")
     assert is_above(summary, browser.find_element(By.CSS_SELECTOR, "form.form"))
 
-    organisation = field_labelled(browser, "Organisation name")
-    error = browser.find_element(By.ID, "other_organisation-error")
-    assert error.is_displayed()
-    assert message in error.text
+    organisation = field_labelled(browser, "Organisation you work for")
+    error = browser.find_element(By.ID, "organisation-error")
+    assert error.is_displayed() and "is not in the list" in error.text
     assert organisation.get_attribute("aria-invalid") == "true"
-    assert "other_organisation-error" in organisation.get_attribute("aria-describedby").split()
+    assert "organisation-error" in organisation.get_attribute("aria-describedby").split()
+    assert organisation.get_attribute("list") == "organisations"
     assert is_above(error, organisation)
-    assert "field--error" in organisation.find_element(By.XPATH, "..").get_attribute("class")
-
     assert field_labelled(browser, "First name").get_property("value") == "Priya"
-    assert chosen_option(browser, "Agency") == "Other (not in this list)"
     assert account_for(app, "priya.patel@example.org") is None
     assert count_accounts(app) == 0
 
-    save_full_page_screenshot(browser, "register-errors-desktop")
-    resize_to(browser, PHONE)
-    assert error.is_displayed()
-    assert_no_horizontal_scrolling(browser)
-    save_full_page_screenshot(browser, "register-errors-phone")
+    # Ticking "not in the list" keeps the name as typed, for L&D to settle.
+    fill_in(browser, "Password", PASSWORD)
+    fill_in(browser, "Confirm password", PASSWORD)
+    browser.find_element(By.ID, "not_listed").click()
+    with page_loads(browser):
+        press(browser, "Create account")
+    assert account_for(app, "priya.patel@example.org")["other_organisation"] == "West Mids Police"
 
 
 def test_the_catalogue_fits_a_phone_screen_and_its_filters_work_there(

@@ -10,7 +10,7 @@ from lms.extensions import db
 from lms.messages.delivery import deliver_pending
 from lms.messages.models import OutboxMessage
 from lms.messages.services import queue_message
-from tests.conftest import empty_all_tables
+from tests.conftest import REFUSED_DOMAIN, empty_all_tables
 from tests.factories import NOW, create_user
 
 
@@ -35,19 +35,23 @@ def test_an_outage_delays_mail_and_loses_none(app, app_context, mailbox):
     queue(user, 3)
     db.session.flush()
     port = app.config["MAIL_PORT"]
-    app.config["MAIL_PORT"] = 1
+    app.config["MAIL_PORT"] = 1  # nothing listens there
     try:
         assert deliver_pending(NOW) == 0
+        assert deliver_pending(NOW + timedelta(seconds=5)) == 0  # the next sweep finds it still down
     finally:
         app.config["MAIL_PORT"] = port
     messages = db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
-    assert [m.attempts for m in messages] == [1, 0, 0]
-    assert messages[0].next_attempt_at == NOW + timedelta(minutes=1)
-    assert all(m.sent_at is None and m.failed_at is None for m in messages)
-    # The server is back: the next sweeps send everything, once.
-    assert deliver_pending(NOW) == 2
-    assert deliver_pending(NOW + timedelta(minutes=1)) == 1
+    # Nobody could be reached, so no message used up an attempt: sweeping every few seconds
+    # through a long outage never makes mail give up. Each says why it is waiting.
+    assert [m.attempts for m in messages] == [0, 0, 0]
+    assert all(m.sent_at is None and m.failed_at is None and m.last_error for m in messages)
+    # The server is back: the next sweep sends everything, once.
+    assert deliver_pending(NOW + timedelta(seconds=10)) == 3
     assert deliver_pending(NOW + timedelta(hours=1)) == 0
+    for message in messages:
+        db.session.refresh(message)
+    assert all(m.sent_at is not None and m.last_error is None for m in messages)
     assert sorted(m["Subject"] for m in mailbox.to("reader@example.org")) == [
         "Message 0",
         "Message 1",
@@ -55,19 +59,26 @@ def test_an_outage_delays_mail_and_loses_none(app, app_context, mailbox):
     ]
 
 
-def test_a_message_is_given_up_after_the_last_attempt(app, app_context):
-    user = create_user()
-    [message] = queue(user)
+def test_a_message_the_server_refuses_is_retried_with_back_off_then_given_up(app, app_context, mailbox):
+    [message] = queue(create_user(f"gone{REFUSED_DOMAIN}"))
+    [other] = queue(create_user("here@example.org"))
     db.session.flush()
-    port, attempts = app.config["MAIL_PORT"], app.config["MAIL_MAX_ATTEMPTS"]
-    app.config.update(MAIL_PORT=1, MAIL_MAX_ATTEMPTS=2)
+    attempts = app.config["MAIL_MAX_ATTEMPTS"]
+    app.config.update(MAIL_MAX_ATTEMPTS=2)
     try:
-        deliver_pending(NOW)
-        deliver_pending(NOW + timedelta(hours=2))
+        assert deliver_pending(NOW) == 0
+        db.session.refresh(message)
+        assert message.attempts == 1 and "550" in message.last_error
+        assert message.next_attempt_at == NOW + timedelta(minutes=1)
+        # The refusal is the message's own: the next sweep sends the others.
+        assert deliver_pending(NOW + timedelta(seconds=5)) == 1
+        assert deliver_pending(NOW + timedelta(hours=2)) == 0
     finally:
-        app.config.update(MAIL_PORT=port, MAIL_MAX_ATTEMPTS=attempts)
+        app.config.update(MAIL_MAX_ATTEMPTS=attempts)
     db.session.refresh(message)
+    db.session.refresh(other)
     assert message.failed_at is not None and message.attempts == 2
+    assert other.sent_at is not None and [m["To"] for m in mailbox.messages] == ["here@example.org"]
     assert deliver_pending(NOW + timedelta(days=1)) == 0
 
 

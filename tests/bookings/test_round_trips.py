@@ -1,0 +1,131 @@
+"""The booking request's trips to the database: the session read once, with its lock; the person,
+roles and authenticator app in one statement; no ping before each use of a pooled connection."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from lms import create_app
+from lms.accounts.models import Role
+from lms.bookings.services import book_place, lock_session, session_for_booking
+from lms.extensions import db, login_manager
+from tests.conftest import empty_all_tables, make_config, sign_in
+from tests.factories import NOW, create_session, create_user
+
+
+@contextmanager
+def statements():
+    sent: list[str] = []
+
+    def catch(connection, cursor, statement, parameters, context, executemany) -> None:
+        sent.append(" ".join(statement.split()))
+
+    sa.event.listen(db.engine, "before_cursor_execute", catch)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", catch)
+
+
+def reads_of(sent: list[str], table: str) -> list[str]:
+    read = re.compile(r"SELECT .* FROM (\w+)")
+    return [s for s in sent if (m := read.match(s)) is not None and m.group(1) == table]
+
+
+def test_a_booking_reads_its_session_once_taking_the_lock(app_context):
+    session_id = create_session(places=20).id
+    person = create_user()
+    db.session.expire_all()
+
+    with statements() as sent:
+        session = session_for_booking(session_id)
+        booking = book_place(session, person, by=person, now=NOW)
+
+    assert booking.is_confirmed
+    [read] = reads_of(sent, "course_session")
+    if db.engine.dialect.name == "postgresql":
+        assert read.endswith("FOR NO KEY UPDATE OF course_session")
+
+
+def test_a_session_is_read_again_for_its_lock_once_the_transaction_that_held_it_ends(app_context):
+    session_id = create_session().id
+    session = session_for_booking(session_id)
+    db.session.commit()
+    db.session.refresh(session)  # the commit expired it
+
+    with statements() as sent:
+        lock_session(session)
+        lock_session(session)
+
+    assert len(reads_of(sent, "course_session")) == 1
+
+
+def test_a_lock_taken_inside_a_savepoint_that_was_rolled_back_is_taken_again(app_context):
+    session = create_session()
+    db.session.flush()
+    nested = db.session.begin_nested()
+    lock_session(session)
+    nested.rollback()
+
+    with statements() as sent:
+        lock_session(session)
+
+    assert len(reads_of(sent, "course_session")) == 1
+
+
+def test_a_missing_session_is_none(app_context):
+    assert session_for_booking(2**31 - 1) is None
+
+
+def test_the_person_their_roles_and_their_authenticator_app_are_loaded_in_one_statement(app_context):
+    user = create_user(roles=(Role.PRACTITIONER, Role.TRAINER))
+    token = user.session_token
+    db.session.expunge_all()
+
+    with statements() as sent:
+        loaded = login_manager._user_callback(token)
+        roles, factor = loaded.roles, loaded.second_factor
+
+    assert roles == {Role.PRACTITIONER, Role.TRAINER} and factor is None
+    assert len(sent) == 1
+
+
+def test_pooled_connections_are_recycled_rather_than_pinged(app):
+    with app.app_context():
+        pool = db.engine.pool
+        assert pool._pre_ping is False
+        assert pool._recycle == app.config["DATABASE_POOL_RECYCLE_SECONDS"] == 1800
+
+
+@pytest.mark.postgresql
+@pytest.mark.committing
+def test_a_connection_the_database_dropped_is_replaced_without_the_person_noticing(app, smtp_server):
+    fresh = create_app(make_config(smtp_server[0].port))
+    try:
+        with fresh.app_context():
+            user = create_user()
+            db.session.commit()
+            person = db.session.get(type(user), user.id)
+        client = fresh.test_client()
+        sign_in(client, person)
+        assert client.get("/bookings").status_code == 200
+        with fresh.app_context(), db.engine.connect() as connection:
+            # The pooled connection the next request will use, ended by the server (a restart).
+            pid = connection.connection.dbapi_connection.info.backend_pid
+        admin = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="AUTOCOMMIT")
+        with admin.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.dispose()
+
+        response = client.get("/bookings")
+
+        assert response.status_code == 200
+    finally:
+        with fresh.app_context():
+            empty_all_tables()
+            db.session.remove()
+            db.engine.dispose()
