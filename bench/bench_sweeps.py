@@ -56,57 +56,23 @@ BIG_TABLES = {"booking", "follow_up", "outbox_message", "evaluation", "course_se
 # The sweeps, as lms/scheduler.py runs them ----------------------------------------------------
 
 
-def session_reminders(moment: datetime) -> int:
-    from lms.bookings.reminders import send_session_reminders
+def _sweeps() -> list[Callable[[datetime], int]]:
+    """The scheduler's own jobs, with its follow-up job taken apart into its three sweeps."""
+    from lms.followups.services import close_due, invite_due, remind_due
+    from lms.scheduler import deliver_outbox, evaluation_reminders, joining_instructions, session_reminders
 
-    return send_session_reminders(moment)
-
-
-def joining_instructions(moment: datetime) -> int:
-    from lms.bookings.reminders import send_joining_instructions
-
-    return send_joining_instructions(moment)
-
-
-def evaluation_reminders(moment: datetime) -> int:
-    from lms.evaluations.services import remind_evaluations
-
-    return remind_evaluations(moment)
+    return [
+        session_reminders,
+        joining_instructions,
+        evaluation_reminders,
+        invite_due,
+        remind_due,
+        close_due,
+        deliver_outbox,
+    ]
 
 
-def follow_up_invitations(moment: datetime) -> int:
-    from lms.followups.services import invite_due
-
-    return invite_due(moment)
-
-
-def follow_up_reminders(moment: datetime) -> int:
-    from lms.followups.services import remind_due
-
-    return remind_due(moment)
-
-
-def follow_up_closing(moment: datetime) -> int:
-    from lms.followups.services import close_due
-
-    return close_due(moment)
-
-
-def outbox_delivery(moment: datetime) -> int:
-    from lms.messages.delivery import deliver_pending
-
-    return deliver_pending(moment)
-
-
-SWEEPS: list[Callable[[datetime], int]] = [
-    session_reminders,
-    joining_instructions,
-    evaluation_reminders,
-    follow_up_invitations,
-    follow_up_reminders,
-    follow_up_closing,
-    outbox_delivery,
-]
+SWEEPS = _sweeps()
 
 
 def run_sweep(app: Flask, sweep: Callable[[datetime], int]) -> tuple[float, int]:
