@@ -235,6 +235,7 @@ def _render_register(session, walk_in_form, moment):
         "bookings/register.html",
         session=session,
         bookings=register_of(session),
+        outcomes=list(Attendance),
         button=ButtonForm(),
         walk_in_form=walk_in_form,
         now=moment,

@@ -63,6 +63,10 @@ class Question(db.Model):
 
     __table_args__ = (sa.UniqueConstraint("question_set_id", "key", name="uq_question_set_key"),)
 
+    @property
+    def is_rating(self) -> bool:
+        return self.kind is QuestionKind.RATING
+
 
 class Evaluation(db.Model):
     """One delegate's evaluation of one session: final once submitted."""

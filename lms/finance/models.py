@@ -82,6 +82,10 @@ class Charge(db.Model):
     def is_waived(self) -> bool:
         return self.status is ChargeStatus.WAIVED
 
+    @property
+    def is_no_show(self) -> bool:
+        return self.reason is ChargeReason.NO_SHOW
+
 
 class DocumentCounter(db.Model):
     """The last number used for each kind of document in each financial year.

@@ -31,6 +31,11 @@ class Dimension(Enum):
     MONTH = "month"
 
     @property
+    def has_chart(self) -> bool:
+        """The breakdown drawn as a bar chart beside its table (by organisation)."""
+        return self is Dimension.AGENCY
+
+    @property
     def title(self) -> str:
         return {
             "agency": "Organisation",
