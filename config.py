@@ -61,6 +61,29 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def oidc_providers() -> dict[str, dict]:
+    """Each provider named in OIDC_PROVIDERS ("entra,google"), from its OIDC_<NAME>_* settings."""
+    found = {}
+    for name in env_list("OIDC_PROVIDERS"):
+        name = name.lower()
+        if not name.replace("_", "").isalnum() or len(name) > 40:
+            raise RuntimeError(f"OIDC_PROVIDERS: {name!r} is not a name of letters, digits and _")
+        prefix = f"OIDC_{name.upper()}_"
+        settings = {
+            "issuer": env_str(prefix + "ISSUER", "").strip(),
+            "client_id": env_str(prefix + "CLIENT_ID", "").strip(),
+            "client_secret": env_str(prefix + "CLIENT_SECRET", "").strip(),
+        }
+        for key, value in settings.items():
+            if not value:
+                raise RuntimeError(f"Set {prefix}{key.upper()} for the sign-in provider {name!r}")
+        settings["display_name"] = env_str(prefix + "DISPLAY_NAME", "").strip() or name.title()
+        allowed = env_list(prefix + "ALLOWED_DOMAINS")
+        settings["allowed_domains"] = tuple(d.lower().lstrip("@") for d in allowed)
+        found[name] = settings
+    return found
+
+
 def default_database_url() -> str:
     return f"sqlite:///{BASE_DIR / 'instance' / 'lms.sqlite3'}"
 
@@ -111,6 +134,10 @@ class Config:
         # Second factors: required of L&D and finance while on; others may turn one on.
         self.STAFF_TWO_FACTOR = env_bool("STAFF_TWO_FACTOR", True)
         self.SECOND_FACTOR_FRESH_MINUTES = env_int("SECOND_FACTOR_FRESH_MINUTES", 15)
+        # Single sign-on with OpenID Connect providers (Entra ID, Google Workspace): none by default.
+        self.OIDC_PROVIDERS = oidc_providers()
+        self.OIDC_TRUST_PROVIDER_MFA = env_bool("OIDC_TRUST_PROVIDER_MFA", False)
+        self.OIDC_TIMEOUT_SECONDS = env_int("OIDC_TIMEOUT_SECONDS", 5)
 
         # Mail
         self.MAIL_BACKEND = env_str("MAIL_BACKEND", "log" if self.ENV_NAME == "development" else "smtp")
@@ -142,6 +169,14 @@ class Config:
         self.NOTICE_WORKING_DAYS = env_int("NOTICE_WORKING_DAYS", 3)
         self.BOOKING_CLOSES_WORKING_DAYS = env_int("BOOKING_CLOSES_WORKING_DAYS", 1)
 
+        # Line-manager approval of bookings (off, all, or chosen per course and organisation category)
+        self.BOOKING_APPROVAL = env_str("BOOKING_APPROVAL", "off").strip().lower()
+        self.APPROVAL_HOLDS_PLACE = env_bool("APPROVAL_HOLDS_PLACE", True)
+        self.APPROVAL_DEADLINE_WORKING_DAYS = env_int("APPROVAL_DEADLINE_WORKING_DAYS", 3)
+        # Repeated no-shows and late cancellations: new bookings need L&D's approval (0 = off)
+        self.NO_SHOW_LIMIT = env_int("NO_SHOW_LIMIT", 0)
+        self.NO_SHOW_WINDOW_DAYS = env_int("NO_SHOW_WINDOW_DAYS", 365)
+
         # Evaluations, certificates and follow-ups
         self.EVALUATION_REMINDER_DAYS = env_int("EVALUATION_REMINDER_DAYS", 7)
         self.CERTIFICATE_PREFIX = env_str("CERTIFICATE_PREFIX", "SCP")
@@ -150,15 +185,32 @@ class Config:
         self.FOLLOW_UP_CLOSE_DAYS = env_int("FOLLOW_UP_CLOSE_DAYS", 56)
         self.SESSION_REMINDER_DAYS = env_int("SESSION_REMINDER_DAYS", 7)
         self.JOINING_INSTRUCTIONS_WORKING_DAYS = env_int("JOINING_INSTRUCTIONS_WORKING_DAYS", 2)
+        # A register left open: the trainer is reminded, then it closes itself (0 = never).
+        self.REGISTER_REMINDER_WORKING_DAYS = env_int("REGISTER_REMINDER_WORKING_DAYS", 1)
+        self.REGISTER_CLOSE_WORKING_DAYS = env_int("REGISTER_CLOSE_WORKING_DAYS", 3)
+        # Self check-in: how many minutes before and after the start a delegate's QR scan counts.
+        self.CHECK_IN_OPENS_MINUTES = env_int("CHECK_IN_OPENS_MINUTES", 30)
+        self.CHECK_IN_CLOSES_MINUTES = env_int("CHECK_IN_CLOSES_MINUTES", 60)
+        # The day of the month (UK time) from which training contacts get last month's summary (1 to 28)
+        self.CONTACT_SUMMARY_DAY = env_int("CONTACT_SUMMARY_DAY", 1)
 
         # Charges (integer pence)
         self.CHARGE_SHORT_SESSION_PENCE = env_int("CHARGE_SHORT_SESSION_PENCE", 2500)
         self.CHARGE_PER_DAY_PENCE = env_int("CHARGE_PER_DAY_PENCE", 5000)
         self.CHARGE_SHORT_SESSION_MAX_HOURS = env_int("CHARGE_SHORT_SESSION_MAX_HOURS", 4)
         self.CHARGE_EXEMPT_CATEGORIES = env_list("CHARGE_EXEMPT_CATEGORIES")
+        # A fee per place for organisations in these categories (outside the partnership); a course
+        # may set its own fee, otherwise PLACE_FEE_PENCE applies (0: no fee).
+        self.PLACE_FEE_CATEGORIES = env_list("PLACE_FEE_CATEGORIES")
+        self.PLACE_FEE_PENCE = env_int("PLACE_FEE_PENCE", 0)
+        # The line manager in the loop
+        self.COPY_MANAGER_ON_CONFIRMATION = env_bool("COPY_MANAGER_ON_CONFIRMATION", False)
+        self.MANAGER_COMMENT_LINK_DAYS = env_int("MANAGER_COMMENT_LINK_DAYS", 28)
         self.VAT_RATE_PERCENT = env_int("VAT_RATE_PERCENT", 0)
         self.PAYMENT_TERMS_DAYS = env_int("PAYMENT_TERMS_DAYS", 30)
         self.INVOICE_PREFIX = env_str("INVOICE_PREFIX", "INV")
+        # Issued invoices and credit notes go to the organisation's billing email, as PDFs.
+        self.EMAIL_INVOICES = env_bool("EMAIL_INVOICES", True)
         self.PAYMENT_INSTRUCTIONS = env_text(
             "PAYMENT_INSTRUCTIONS",
             "Pay by BACS to the partnership's account, sort code 00-00-00, account 00000000,\n"
@@ -186,6 +238,16 @@ class Config:
             raise RuntimeError(
                 "Follow-ups need FOLLOW_UP_INVITE_DAYS < FOLLOW_UP_REMINDER_DAYS < FOLLOW_UP_CLOSE_DAYS"
             )
+        if self.BOOKING_APPROVAL not in {"off", "all", "chosen"}:
+            raise RuntimeError("BOOKING_APPROVAL must be off, all or chosen")
+        if not 1 <= self.APPROVAL_DEADLINE_WORKING_DAYS <= 30:
+            raise RuntimeError("APPROVAL_DEADLINE_WORKING_DAYS must be between 1 and 30")
+        if self.NO_SHOW_LIMIT < 0 or not 1 <= self.NO_SHOW_WINDOW_DAYS <= 3660:
+            raise RuntimeError("NO_SHOW_LIMIT cannot be negative; NO_SHOW_WINDOW_DAYS is 1 to 3660")
+        if self.PLACE_FEE_PENCE < 0 or not 1 <= self.MANAGER_COMMENT_LINK_DAYS <= 365:
+            raise RuntimeError("PLACE_FEE_PENCE cannot be negative; MANAGER_COMMENT_LINK_DAYS is 1 to 365")
+        if not 1 <= self.CONTACT_SUMMARY_DAY <= 28:
+            raise RuntimeError("CONTACT_SUMMARY_DAY must be a day of the month from 1 to 28")
         if self.MAIL_BACKEND not in {"smtp", "log"}:
             raise RuntimeError("MAIL_BACKEND must be smtp or log")
         month, _, day = self.FINANCIAL_YEAR_START.partition("-")

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lms.core import formatting
+from lms.core.access import may_open
 from lms.core.db import set_write_intent
 from lms.core.web import Boundary, register_boundary
 from lms.extensions import csrf, db, limiter, login_manager, migrate
@@ -49,6 +50,7 @@ def create_app(config=None) -> Flask:
     _register_blueprints(app)
     _register_templates(app)
     _register_hooks(app)
+    _register_documents(app)
 
     from lms.cli import register_cli
 
@@ -114,7 +116,9 @@ def _configure_login(app: Flask) -> None:
 
 def _register_models() -> None:
     # Import every model so metadata is complete for Alembic and the schema check.
+    import lms.accounts.domains  # noqa: F401
     import lms.accounts.models  # noqa: F401
+    import lms.accounts.sso  # noqa: F401
     import lms.bookings.models  # noqa: F401
     import lms.core.audit  # noqa: F401
     import lms.core.idempotency  # noqa: F401
@@ -154,9 +158,25 @@ def _register_blueprints(app: Flask) -> None:
         calendar_bp,
     ):
         app.register_blueprint(blueprint)
+    from lms.bookings.approval_views import bp as approvals_bp  # line-manager approval
+
+    app.register_blueprint(approvals_bp)
     from lms.core.branding import bp as branding_bp  # the partnership's colour and logo
 
     app.register_blueprint(branding_bp)
+    from lms.accounts.contact_views import admin_bp as contact_admin_bp
+    from lms.accounts.contact_views import bp as contacts_bp  # training contacts' pages
+
+    app.register_blueprint(contacts_bp)
+    app.register_blueprint(contact_admin_bp)
+    from lms.accounts.domain_views import bp as domains_bp
+    from lms.accounts.sso_views import bp as sso_bp  # single sign-on and email domains
+
+    app.register_blueprint(sso_bp)
+    app.register_blueprint(domains_bp)
+    from lms.bookings.trainer_views import bp as trainer_tools_bp  # sign-in sheets, check-in, walk-ins
+
+    app.register_blueprint(trainer_tools_bp)
 
 
 def _register_templates(app: Flask) -> None:
@@ -188,6 +208,8 @@ def _register_templates(app: Flask) -> None:
         times=formatting.format_times,
         point_change=formatting.format_point_change,
         bookings_close=formatting.bookings_close_sentence,
+        may_open=may_open,
+        weeks_ago=formatting.format_weeks_ago,
     )
 
     @app.context_processor
@@ -238,6 +260,13 @@ def _register_errors(app: Flask) -> None:
     def server_error(error):
         db.session.rollback()
         return page(500, "Sorry, something went wrong", "Nothing was saved. Try again in a moment.")
+
+
+def _register_documents(app: Flask) -> None:
+    # Messages attach invoices and credit notes by reference; finance renders them as they are sent.
+    from lms.finance.paperwork import register_documents
+
+    register_documents(app)
 
 
 def _register_hooks(app: Flask) -> None:

@@ -27,6 +27,7 @@ import click
 import sqlalchemy as sa
 from flask import current_app
 
+from lms.accounts.contacts import add_training_contact
 from lms.accounts.models import Agency, Role, User, UserRole
 from lms.accounts.passwords import hash_password
 from lms.accounts.services import AgencyDetails, PersonDetails, create_agency
@@ -271,6 +272,15 @@ def add_staff(demo: Demo) -> None:
         )
         demo.staff[account.email] = add_person(demo, details, account.role, created_at=demo.set_up_at)
     db.session.flush()
+    # The training contact follows their own organisation's staff, bookings and charges.
+    for account in STAFF:
+        if account.role is Role.TRAINING_CONTACT:
+            add_training_contact(
+                demo.agencies[account.agency],
+                demo.staff[account.email],
+                by=demo.staff[DEMO_LND_ADMIN],
+                now=demo.set_up_at,
+            )
 
 
 def random_name(rng: random.Random) -> tuple[str, str]:
@@ -546,10 +556,10 @@ def report(demo: Demo) -> None:
     ):
         click.echo(line)
     click.echo(f"\nSign in as any of these with the password {DEMO_PASSWORD}\n")
-    click.echo(f"  {'Role':<14}Email")
+    click.echo(f"  {'Role':<18}Email")
     for email in DEMO_SIGN_INS:
         role = next(iter(demo.staff[email].roles))
-        click.echo(f"  {role.title:<14}{email}")
+        click.echo(f"  {role.title:<18}{email}")
     click.echo(
         "\nEvery demo account shares this published password: never load demo data into a live system."
     )

@@ -63,6 +63,21 @@ def joining_instructions(moment: datetime) -> int:
     return send_joining_instructions(moment)
 
 
+def approvals(moment: datetime) -> int:
+    """Approvals past their deadline lapse (their places go to the next waiting); managers are
+    reminded once, halfway to the deadline."""
+    from lms.bookings.approvals import expire_due, remind_due
+
+    return expire_due(moment) + remind_due(moment)
+
+
+def registers(moment: datetime) -> int:
+    """Registers left open: the trainer is reminded once, then the register closes itself."""
+    from lms.bookings.registers import close_open_registers, remind_open_registers
+
+    return remind_open_registers(moment) + close_open_registers(moment)
+
+
 def evaluation_reminders(moment: datetime) -> int:
     from lms.evaluations.services import remind_evaluations
 
@@ -75,15 +90,24 @@ def follow_ups(moment: datetime) -> int:
     return invite_due(moment) + remind_due(moment) + close_due(moment)
 
 
+def contact_summaries(moment: datetime) -> int:
+    from lms.accounts.contact_summary import send_contact_summaries
+
+    return send_contact_summaries(moment)
+
+
 OUTBOX_SECONDS = 5
 
 # (job, seconds between runs). The outbox goes last, so `--once` sends what the others wrote.
 JOBS: list[tuple[Callable[[datetime], int], int]] = [
     (session_reminders, 15 * 60),
     (joining_instructions, 15 * 60),
+    (approvals, 15 * 60),
+    (registers, 15 * 60),
     (evaluation_reminders, 60 * 60),
     (follow_ups, 60 * 60),
     (forget_request_keys, 60 * 60),
+    (contact_summaries, 60 * 60),
     (deliver_outbox, OUTBOX_SECONDS),
 ]
 

@@ -196,16 +196,19 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "postgresql: about PostgreSQL itself (its server dropping connections); runs only there"
     )
+    config.addinivalue_line(
+        "markers", "layout: what the browser shows at each width, the same on any database; runs on SQLite"
+    )
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    # Not skipped: such a test has nothing to say about SQLite, so it is not collected there.
-    if on_postgresql():
-        return
-    elsewhere = [item for item in items if item.get_closest_marker("postgresql")]
+    # Not skipped: such a test has nothing to say about the other database, so it is not collected
+    # there. A page's layout and accessibility do not depend on the database: walked on SQLite only.
+    other = "layout" if on_postgresql() else "postgresql"
+    elsewhere = [item for item in items if item.get_closest_marker(other)]
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = [item for item in items if not item.get_closest_marker("postgresql")]
+        items[:] = [item for item in items if not item.get_closest_marker(other)]
 
 
 def is_committing(request) -> bool:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import got_request_exception
 from werkzeug.datastructures import MultiDict
 
+from lms.accounts.contacts import add_training_contact
 from lms.accounts.models import AgencyCategory, Role
 from lms.accounts.services import make_reset_token
 from lms.bookings.models import Attendance
@@ -291,9 +292,13 @@ def build_world() -> World:
         "health_2": create_user(agency=health),
         "nursery": create_user(other_organisation="Little Stars Nursery"),
         "disabled": create_user(agency=closed, enabled=False),
+        "training_contact": create_user(roles=(Role.TRAINING_CONTACT,), agency=health),
     }
     p = people
     admin, trainer, finance = p["lnd_admin"], p["trainer"], p["finance"]
+    # Training contacts: one for the hospital; the holder of every role for the police.
+    add_training_contact(health, p["training_contact"], by=admin, now=NOW)
+    add_training_contact(police, p["everyone"], by=admin, now=NOW)
     course = create_course("Neglect Foundations", delivery_mode=DeliveryMode.IN_PERSON)
     other_course = create_course("Right Help, Right Time", is_active=False)
     for each in (course, other_course):

@@ -408,6 +408,7 @@ def test_there_is_a_demo_sign_in_for_each_role(loaded):
         "trainer@demo.example": Role.TRAINER,
         "lnd@demo.example": Role.LND_ADMIN,
         "finance@demo.example": Role.FINANCE,
+        "contact@demo.example": Role.TRAINING_CONTACT,
     }
     for email, role in accounts.items():
         user = db.session.scalar(sa.select(User).where(User.email == email))

@@ -42,7 +42,7 @@ from tests.hostile import (
     read_forms,
 )
 
-ROLES = ["anonymous", "practitioner", "trainer", "lnd_admin", "finance", "everyone"]
+ROLES = ["anonymous", "practitioner", "trainer", "lnd_admin", "finance", "training_contact", "everyone"]
 EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "60"))
 SWEEPER = "everyone"
 

@@ -168,9 +168,10 @@ def test_the_page_shows_the_chart_and_the_csv_adds_up(client, year_2024_25):
         csv.reader(io.StringIO(client.get("/reports/utilisation.csv?by=agency").get_data(as_text=True)))
     )
     header, body, total = rows[0], rows[1:-1], rows[-1]
-    attended = header.index("Attended")
-    partly = header.index("Partially attended")
+    attended = header.index("Attended in full")
+    partly = header.index("Attended in part")
     assert sum(int(r[attended]) + int(r[partly]) for r in body) == 1291
+    assert sum(int(r[header.index("Attendances")]) for r in body) == 1291
     assert total[0] == "Total" and total[header.index("Places offered")] == "1905"
 
 

@@ -132,11 +132,16 @@ def test_the_annual_summary_reads_like_the_annual_report_and_downloads_as_pdf(cl
     page = client.get("/reports/summary").get_data(as_text=True)
     assert "Training in 2026/27" in page
     assert "1 session of 1 module on 1 topic was delivered." in page
-    assert "20 places were offered and 3 delegates attended: 15% utilisation" in page
+    assert (
+        "20 places were offered and 3 attendances recorded, in full or in part, by 3 people: "
+        "15% utilisation"
+    ) in page
+    assert "No charges were raised" in page and "eLearning" not in page
     assert "67% rated their understanding now High or Very high" in page
     response = client.get("/reports/summary.pdf")
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages)
     assert "Training in 2026/27" in text and "Places offered" in text and "15%" in text
+    assert "Attendances (in full or in part)" in text and "Charges raised" in text
     clock.freeze(NOW)
 
 

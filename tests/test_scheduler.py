@@ -277,3 +277,20 @@ def test_two_schedulers_at_once_send_each_message_exactly_once(app, mailbox):
     finally:
         with app.app_context():
             empty_all_tables()
+
+
+def test_a_follow_up_invitation_sent_late_says_how_long_ago_it_really_was(app_context):
+    session, [booking] = session_that_ran()
+    assert invite_due(session.ends_at + timedelta(days=42)) == 1
+    sent = db.session.scalar(sa.select(OutboxMessage).where(OutboxMessage.kind == "followup.invitation"))
+    assert sent.body.split("\n")[2].startswith("Six weeks ago you attended")
+    # A scheduler that was down for a fortnight still invites, and does not pretend it is six weeks.
+    late_session, [late] = session_that_ran()
+    assert invite_due(late_session.ends_at + timedelta(days=55)) == 1
+    late_message = db.session.scalar(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.user_id == late.user_id, OutboxMessage.kind == "followup.invitation"
+        )
+    )
+    assert "Seven weeks ago you attended" in late_message.body
+    assert booking.user_id != late.user_id

@@ -47,11 +47,14 @@ def test_public_routes_are_only_the_ones_meant_to_be(app):
     )
     assert public == [
         "/",
+        "/approve/<token>",
+        "/approve/<token>/done",
         "/brand.css",
         "/brand/logo",
         "/calendar/<token>.ics",
         "/certificates/verify",
         "/certificates/verify/<number>",
+        "/follow-ups/manager/<token>",
         "/healthz",
         "/password/forgot",
         "/password/reset/<token>",
@@ -63,6 +66,9 @@ def test_public_routes_are_only_the_ones_meant_to_be(app):
         "/sign-in/link",
         "/sign-in/link/<token>",
         "/sign-in/set-up",
+        "/sign-in/sso/<name>",
+        "/sign-in/sso/<name>/callback",
+        "/sign-in/sso/finish",
         "/sign-out",
     ]
 
@@ -74,7 +80,7 @@ def test_strangers_are_sent_to_sign_in(client, path):
     assert response.headers["Location"].startswith("/sign-in?next=")
 
 
-@pytest.mark.parametrize("role", [Role.PRACTITIONER, Role.TRAINER, Role.FINANCE])
+@pytest.mark.parametrize("role", [Role.PRACTITIONER, Role.TRAINER, Role.FINANCE, Role.TRAINING_CONTACT])
 def test_only_l_and_d_admins_open_admin_pages(client, role):
     sign_in(client, create_user(roles=(role,)))
     for path in ADMIN_PAGES:

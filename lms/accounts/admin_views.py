@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from lms.accounts import throttle
+from lms.accounts.contact_views import training_contacts_of
 from lms.accounts.forms import (
     AgencyForm,
     MapOrganisationForm,
@@ -229,7 +230,7 @@ def edit_agency(agency_id: int):
             update_agency(agency, form.agency_details(), by=current_user, now=now())
             flash(f"{agency.name} has been saved.", "success")
             return redirect(url_for("people.agencies"))
-    return render_form("admin/agency_form.html", form=form, agency=agency)
+    return render_form("admin/agency_form.html", form=form, agency=agency, **training_contacts_of(agency))
 
 
 @bp.route("/agencies/map", methods=["GET", "POST"])

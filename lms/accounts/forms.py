@@ -16,6 +16,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
 
+from lms.accounts.domains import agency_for_email
 from lms.accounts.models import Agency, AgencyCategory, Role, organisation_key
 from lms.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from lms.accounts.services import AgencyDetails, PersonDetails, organisation_named, suggest_organisations
@@ -61,7 +62,10 @@ class PersonFieldsMixin:
         "Organisation you work for",
         [Length(max=250)],
         filters=[strip],
-        description="Start typing its name, postcode or code, then choose it from the list.",
+        description=(
+            "Start typing its name, postcode or code, then choose it from the list. If your work email "
+            "address is your organisation's own, we may know it already: leave this empty to use it."
+        ),
         render_kw={"list": "organisations", "autocomplete": "off", "spellcheck": "false"},
     )
     not_listed = BooleanField("My organisation is not in the list: use the name as I typed it")
@@ -96,6 +100,10 @@ class PersonFieldsMixin:
     def validate_organisation(self, field):
         typed = field.data or ""
         if not typed:
+            # Left empty by someone whose address's domain is mapped onto an organisation: that one.
+            self.chosen_agency = agency_for_email(self.address())
+            if self.chosen_agency is not None:
+                return
             raise ValidationError("Enter the organisation you work for.")
         if self.not_listed.data:
             return
@@ -115,12 +123,16 @@ class PersonFieldsMixin:
                 "“My organisation is not in the list”."
             )
 
+    def address(self) -> str:
+        """The person's email address (the organisation may be known from its domain)."""
+        return self.email.data or ""
+
     def person_details(self) -> PersonDetails:
         agency = None if self.not_listed.data else self.chosen_agency
         return PersonDetails(
             first_name=self.first_name.data,
             last_name=self.last_name.data,
-            email=self.email.data,
+            email=self.address(),
             job_role=self.job_role.data,
             agency_id=agency.id if agency else None,
             other_organisation=None if agency else self.organisation.data,

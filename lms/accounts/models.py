@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -20,10 +20,13 @@ class Role(TitledEnum):
     TRAINER = ("trainer", "Trainer")
     LND_ADMIN = ("lnd_admin", "L&D admin")
     FINANCE = ("finance", "Finance")
+    # Follows the training and charges of the staff of one or more organisations (TrainingContact).
+    TRAINING_CONTACT = ("training_contact", "Training contact")
 
 
-# Roles whose accounts need a second factor while STAFF_TWO_FACTOR is on.
-STAFF_ROLES = (Role.LND_ADMIN, Role.FINANCE)
+# Roles whose accounts need a second factor while STAFF_TWO_FACTOR is on: they see other people's
+# training records, bookings or money.
+STAFF_ROLES = (Role.LND_ADMIN, Role.FINANCE, Role.TRAINING_CONTACT)
 
 
 class AgencyCategory(TitledEnum):
@@ -117,6 +120,39 @@ class OrganisationMapping(db.Model):
     mapped_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     agency: Mapped[Agency] = relationship()
+
+
+class TrainingContact(db.Model):
+    """A person who follows one organisation's staff: their bookings, attendance and charges.
+    What it covers is decided in lms/accounts/contacts.py."""
+
+    __tablename__ = "training_contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    agency_id: Mapped[int] = mapped_column(sa.ForeignKey("agency.id", ondelete="CASCADE"), index=True)
+    added_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    agency: Mapped[Agency] = relationship()
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "agency_id"),)
+
+
+class ContactSummarySent(db.Model):
+    """The monthly summary a training contact was sent: one a person a month, so the sweep that
+    sends them can run any number of times."""
+
+    __tablename__ = "contact_summary_sent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"))
+    # The first day of the month the summary covers.
+    month: Mapped[date] = mapped_column(sa.Date)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "month"),)
 
 
 class UserRole(db.Model):

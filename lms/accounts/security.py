@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from lms.accounts import throttle, two_factor
+from lms.accounts.domains import password_refused_message
 from lms.accounts.models import RecoveryCode, Role, SecondFactor, SignInSession, User
 from lms.accounts.passwords import hash_password, needs_rehash, verify_password
 from lms.accounts.services import (
@@ -86,6 +87,9 @@ def second_factor_required(user: User) -> bool:
 def authenticate(email: str, password: str, *, address: str, user_agent: str, now: datetime) -> SignInStep:
     """Check a sign-in's password, within the throttle; failures are counted and written down."""
     email = User.normalise_email(email)
+    refused = password_refused_message(email)
+    if refused:  # the same for every address of the domain: it says nothing about the account
+        return SignInStep(problem=refused, field="email")
     verdict = throttle.check(address, email, now=now)
     if verdict.wait:
         return SignInStep(problem=_held_back_message(verdict), held_back=verdict.account_slowed)
@@ -137,6 +141,18 @@ def _after_first_factor(
     return _signed_in(
         user, address=address, user_agent=user_agent, now=now, method=method, second_factor=False
     )
+
+
+def sign_in_from_provider(
+    user: User, *, provider_mfa: bool, address: str, user_agent: str, now: datetime, method: str
+) -> SignInStep:
+    """Signed in by an identity provider (single sign-on): our second factor is still asked for,
+    unless the provider asserted its own and the setting trusts it."""
+    if provider_mfa:
+        return _signed_in(
+            user, address=address, user_agent=user_agent, now=now, method=method, second_factor=True
+        )
+    return _after_first_factor(user, address=address, user_agent=user_agent, now=now, method=method)
 
 
 def _signed_in(
@@ -481,6 +497,9 @@ def reset_password_and_sign_in(
     user: User, password: str, *, address: str, user_agent: str, now: datetime
 ) -> SignInStep:
     """A new password from an emailed link; the second factor is still asked for."""
+    refused = password_refused_message(user.email)
+    if refused:  # a password would not sign them in: their domain signs in through its provider
+        raise AccountError(refused)
     reset_password(user, password, now=now)
     return _after_first_factor(user, address=address, user_agent=user_agent, now=now, method="password reset")
 
@@ -532,6 +551,7 @@ EVENT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
             "lms.security.sign_in_link_sent",
             "lms.security.registration_attempt",
             "lms.user.email_confirmed",
+            "lms.security.sso_linked",
         ),
     ),
 }

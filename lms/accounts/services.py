@@ -10,6 +10,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from lms.accounts import throttle
+from lms.accounts.domains import agency_for_email, password_refused_message
 from lms.accounts.models import (
     Agency,
     AgencyCategory,
@@ -92,13 +93,22 @@ def _apply_details(user: User, details: PersonDetails) -> None:
     user.line_manager_email = User.normalise_email(details.line_manager_email or "") or None
 
 
+# A person's details set on a new account by another module (single sign-on's first sign-in).
+def apply_person_details(user: User, details: PersonDetails) -> None:
+    _apply_details(user, details)
+
+
 def _organisation_of(
     details: PersonDetails, *, current_agency_id: int | None
 ) -> tuple[int | None, str | None]:
-    """The agency chosen (or the one a typed name is mapped onto) and the name typed, if any."""
+    """The agency chosen (or the one a typed name, or else the address's domain, is mapped onto) and
+    the name typed, if any."""
     other = " ".join((details.other_organisation or "").split()) or None
     agency_id = details.agency_id
     if agency_id is None:
+        by_domain = agency_for_email(details.email)
+        if by_domain is not None:
+            return by_domain.id, None
         if not other:
             raise AccountError(
                 "Choose your agency, or choose Other and type your organisation's name.",
@@ -121,6 +131,9 @@ def register_practitioner(details: PersonDetails, password: str, *, now: datetim
     confirmed through an emailed link. When the address already has an account, its owner is told
     instead. Either way the same checks run and one email is queued, so the answer (and the time it
     takes) does not say whether the address is known."""
+    refused = password_refused_message(details.email)
+    if refused:
+        raise AccountError(refused, field="email")
     problem = password_problem(password, email=details.email)
     if problem:
         raise AccountError(problem, field="password")
@@ -246,6 +259,11 @@ def _invitation(user: User, *, now: datetime) -> OutboxMessage:
         token=make_reset_token(user, purpose="invitation"),
         days=current_app.config["INVITATION_MAX_AGE_SECONDS"] // 86400,
     )
+
+
+# The account invitation sent by another module (a trainer adding a walk-in at the register).
+def send_invitation(user: User, *, now: datetime) -> OutboxMessage:
+    return _invitation(user, now=now)
 
 
 def has_administrator() -> bool:

@@ -453,7 +453,9 @@ def check_the_sign_in():
         logout_user()
         session.clear()
         return None
-    if user.second_factor is None and security.second_factor_required(user):
+    # A provider's own second factor stands in for ours when OIDC_TRUST_PROVIDER_MFA trusts it.
+    provider_mfa = session.get("sso_provider_mfa") is True
+    if user.second_factor is None and security.second_factor_required(user) and not provider_mfa:
         view = current_app.view_functions.get(request.endpoint)
         if request.endpoint not in SET_UP_ALLOWED and getattr(view, "access_rule", None) != "public":
             flash("Your role needs two-step sign-in. Set up an authenticator app to carry on.", "info")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, StringField
-from wtforms.validators import Email, InputRequired, NumberRange
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import Email, InputRequired, Length, NumberRange
 
+from lms.accounts.models import AgencyCategory
 from lms.bookings.models import Attendance
 from lms.core.errors import InvalidInput
-from lms.core.forms import IntegerField, options, strip
+from lms.core.forms import IntegerField, MultiCheckboxField, Optional, options, strip
 
 
 def email_field(label: str, description: str = "") -> StringField:
@@ -67,3 +68,57 @@ def read_register(form_data, bookings) -> dict:
                 f"Choose attended, partially attended or no-show for {booking.user.full_name}."
             ) from None
     return chosen
+
+
+class BookForm(FlaskForm):
+    """Booking a place; the line manager's details only when approval needs them and the person's
+    account names no manager."""
+
+    manager_name = StringField(
+        "Your line manager's name",
+        [Optional(), Length(max=200, message="Keep the name to 200 characters.")],
+        filters=[strip],
+        render_kw={"autocomplete": "off"},
+    )
+    manager_email = StringField(
+        "Your line manager's work email address",
+        [
+            Optional(),
+            Length(max=254, message="Keep the address to 254 characters."),
+            Email("Enter an email address like name@example.org.", check_deliverability=False),
+        ],
+        filters=[strip],
+        description="We email them a link to approve your place.",
+        render_kw={"type": "email", "autocomplete": "off", "spellcheck": "false"},
+    )
+
+
+class DecisionForm(FlaskForm):
+    """The manager's page: approve, or decline with a reason (the service insists on one)."""
+
+    reason = TextAreaField(
+        "If you decline, say why",
+        [Optional(), Length(max=1000, message="Keep the reason to 1,000 characters.")],
+        filters=[strip],
+        description="The delegate is told this reason.",
+    )
+
+
+class DeclineForm(FlaskForm):
+    reason = TextAreaField(
+        "Why is the booking declined?",
+        [
+            InputRequired("Say why the booking is declined: the delegate is told."),
+            Length(max=1000, message="Keep the reason to 1,000 characters."),
+        ],
+        filters=[strip],
+        description="The delegate is told this reason.",
+    )
+
+
+class ApprovalCategoriesForm(FlaskForm):
+    categories = MultiCheckboxField(
+        "Organisation categories whose staff need their line manager's approval",
+        [Optional()],
+        choices=options(AgencyCategory.choices()),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from lms.bookings import managers
 from lms.bookings.models import Booking
 from lms.messages.calendar import invitation
 from lms.messages.services import queue_message, session_subject
@@ -40,6 +41,7 @@ def _send(
 
 
 def booking_confirmed(booking: Booking, *, now: datetime):
+    managers.confirmation_copied(booking, now=now)
     return _send(
         "booking.confirmed",
         booking,
@@ -63,6 +65,7 @@ def waiting_list_joined(booking: Booking, position: int | None, *, now: datetime
 
 
 def place_confirmed_from_waiting_list(booking: Booking, *, now: datetime):
+    managers.confirmation_copied(booking, now=now)
     return _send(
         "booking.promoted",
         booking,
@@ -92,6 +95,7 @@ def removed_by_admin(booking: Booking, *, now: datetime):
 
 
 def substitution(original: Booking, replacement: Booking, *, now: datetime):
+    managers.confirmation_copied(replacement, now=now)
     _send(
         "booking.substituted_from",
         original,

@@ -16,7 +16,9 @@ def bookable_limit(places: int, overbook_percent: int) -> int:
 
 
 def free_places(limit: int, confirmed: int) -> int:
-    """Places still free: a booking made now is confirmed only when this is above zero."""
+    """Places still free: a booking made now is confirmed only when this is above zero. `confirmed`
+    counts every booking that holds a place: confirmed ones, and those awaiting approval that keep
+    their place meanwhile (lms/bookings/availability.py `takes_place`)."""
     return max(limit - confirmed, 0)
 
 

@@ -7,6 +7,7 @@ counts. A partial unique index allows one live booking per person per session.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from lms.accounts.models import Role, User
 from lms.bookings import notify
+from lms.bookings.availability import takes_place
 from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
 from lms.bookings.places import bookable_limit, free_places, next_from_waiting_list
 from lms.bookings.rules import (
@@ -35,11 +37,19 @@ from lms.courses.services import SessionDetails, fill_session
 from lms.evaluations.services import award_certificate, request_evaluation, request_evaluations
 from lms.extensions import db
 from lms.finance.models import ChargeReason
-from lms.finance.services import raise_charge, withdraw_charge
+from lms.finance.services import raise_charge, settle_register_charge
 
 
 class BookingError(DomainError):
     pass
+
+
+@dataclass(frozen=True)
+class ManagerDetails:
+    """The line manager named on the booking form, when the person's account names none."""
+
+    name: str
+    email: str
 
 
 # Locking and counting -------------------------------------------------------------------------
@@ -133,8 +143,22 @@ def live_booking(session: CourseSession, person: User) -> Booking | None:
     )
 
 
+def taken_places(session: CourseSession) -> int:
+    """Places held: confirmed bookings, and bookings awaiting approval that keep their place."""
+    return db.session.scalar(
+        sa.select(sa.func.count(Booking.id)).where(Booking.session_id == session.id, takes_place())
+    )
+
+
+def holds_a_place(booking: Booking) -> bool:
+    """The booking takes one of the session's places (so cancelling it frees one)."""
+    if booking.is_confirmed:
+        return True
+    return booking.is_awaiting_approval and booking.approval is not None and booking.approval.holds_place
+
+
 def places_left(session: CourseSession) -> int:
-    return free_places(session.bookable_limit, count_bookings(session, BookingStatus.CONFIRMED))
+    return free_places(session.bookable_limit, taken_places(session))
 
 
 # Booking ------------------------------------------------------------------------------------
@@ -152,12 +176,16 @@ def _check_bookable(session: CourseSession, person: User, *, by: User, staff: bo
         )
     if not person.is_enabled:
         raise BookingError(f"{person.full_name}'s account is disabled.")
+    if session.trainer_id is not None and session.trainer_id == person.id:
+        if by.id == person.id:
+            raise BookingError.conflict("You deliver this session, so you cannot book a place on it.")
+        raise BookingError.conflict(f"{person.full_name} delivers this session, so cannot have a place.")
     if live_booking(session, person) is not None:
         who = "You already have" if not staff else f"{person.full_name} already has"
         raise BookingError(f"{who} a place or a place on the waiting list for this session.")
 
 
-def _booking_for(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
+def booking_for(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
     """A new booking carrying the person's agency as it is today: charges follow the booking."""
     return Booking(
         session=session,
@@ -170,14 +198,18 @@ def _booking_for(session: CourseSession, person: User, *, by: User, now: datetim
 
 
 def _new_booking(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
-    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
-    booking = _booking_for(session, person, by=by, now=now)
-    if free_places(session.bookable_limit, confirmed) > 0:
+    booking = booking_for(session, person, by=by, now=now)
+    if places_left(session) > 0:
         booking.status = BookingStatus.CONFIRMED
         booking.confirmed_at = now
     else:
         booking.status = BookingStatus.WAITING
         booking.waitlisted_at = now
+    return save_new_booking(booking)
+
+
+def save_new_booking(booking: Booking) -> Booking:
+    """Insert a new live booking; the unique index refuses a second live one for the person."""
     db.session.add(booking)
     try:
         with db.session.begin_nested():
@@ -188,13 +220,21 @@ def _new_booking(session: CourseSession, person: User, *, by: User, now: datetim
     return booking
 
 
-def book_place(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
-    """Book `person` on `session`: confirmed while places last, otherwise the waiting list."""
+def book_place(
+    session: CourseSession, person: User, *, by: User, now: datetime, manager: ManagerDetails | None = None
+) -> Booking:
+    """Book `person` on `session`: confirmed while places last, otherwise the waiting list; or,
+    when approval is needed, awaiting the line manager's (or L&D's) approval."""
+    from lms.bookings import approvals
+
     staff = by.has_role(Role.LND_ADMIN)
     if by.id != person.id and not staff:
         raise PermissionDenied("You can only book a place for yourself.")
     session = lock_session(session)
     _check_bookable(session, person, by=by, staff=staff, now=now)
+    approver = approvals.approval_needed(session, person, by=by, now=now)
+    if approver is not None:
+        return approvals.request_approval(session, person, approver, manager=manager, by=by, now=now)
     booking = _new_booking(session, person, by=by, now=now)
     name = "lms.booking.confirmed" if booking.is_confirmed else "lms.booking.waitlisted"
     log_action(name, subject=booking, actor=by, now=now, session_id=session.id, user_id=person.id)
@@ -209,9 +249,9 @@ def fill_from_waiting_list(session: CourseSession, *, now: datetime) -> list[Boo
     """Confirm people waiting, in order, while there are free places. The session must be locked."""
     if session.status is not SessionStatus.SCHEDULED or session.has_started(now):
         return []
-    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
     promoted = []
-    for booking in next_from_waiting_list(waiting_list(session), session.bookable_limit, confirmed):
+    taken = taken_places(session)
+    for booking in next_from_waiting_list(waiting_list(session), session.bookable_limit, taken):
         booking.status = BookingStatus.CONFIRMED
         booking.confirmed_at = now
         booking.promoted_at = now
@@ -244,7 +284,7 @@ def cancel_booking(booking: Booking, *, by: User, now: datetime) -> Booking:
         raise BookingError("This booking has already been cancelled.")
     if session.has_started(now):
         raise BookingError("The session has started, so the booking can no longer be cancelled.")
-    was_confirmed = booking.is_confirmed
+    was_confirmed = holds_a_place(booking)
     late = is_late_cancellation(booking, now)
     _cancel(booking, by=by, reason=CancellationReason.DELEGATE, late=late, now=now)
     db.session.flush()
@@ -294,7 +334,7 @@ def substitute_booking(booking: Booking, colleague: User, *, by: User, now: date
     booking.cancelled_at = now
     booking.cancelled_by_id = by.id
     db.session.flush()
-    replacement = _booking_for(session, colleague, by=by, now=now)
+    replacement = booking_for(session, colleague, by=by, now=now)
     replacement.status = BookingStatus.CONFIRMED
     replacement.confirmed_at = now
     replacement.substitute_of = booking
@@ -332,7 +372,7 @@ def remove_delegate(booking: Booking, *, by: User, now: datetime) -> Booking:
     db.session.refresh(booking)
     if not booking.is_live:
         raise BookingError("This booking is no longer live.")
-    was_confirmed = booking.is_confirmed
+    was_confirmed = holds_a_place(booking)
     _cancel(booking, by=by, reason=CancellationReason.REMOVED, late=False, now=now)
     db.session.flush()
     log_action("lms.booking.removed", subject=booking, actor=by, now=now)
@@ -350,7 +390,7 @@ def change_places(session: CourseSession, places: int, *, by: User, now: datetim
         raise BookingError("Places can only be changed on a scheduled session.", field="places")
     if places < 1:
         raise BookingError("A session needs at least one place.", field="places")
-    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
+    confirmed = taken_places(session)
     new_limit = bookable_limit(places, session.overbook_percent)
     if new_limit < confirmed:
         raise BookingError(
@@ -379,13 +419,15 @@ def edit_session(
     session: CourseSession, details: SessionDetails, *, by: User, now: datetime
 ) -> list[Booking]:
     """Change a session: delegates hear of a new time or place; more places fill from the waiting list."""
+    from lms.bookings import trainer_tools
+
     _require_admin(by)
     session = lock_session(session)
     if not session.is_scheduled:
         raise BookingError.conflict(
             f"This session is {session.status.title.lower()} and can no longer be changed."
         )
-    confirmed = count_bookings(session, BookingStatus.CONFIRMED)
+    confirmed = taken_places(session)
     new_limit = bookable_limit(details.places, details.overbook_percent)
     if new_limit < confirmed:
         raise BookingError(
@@ -424,12 +466,15 @@ def edit_session(
         ).all()
         for booking in live:
             notify.session_changed(booking, now=now)
+        trainer_tools.trainer_told_of_change(session, now=now)
     db.session.flush()
     return fill_from_waiting_list(session, now=now)
 
 
 def cancel_session(session: CourseSession, *, reason: str, by: User, now: datetime) -> int:
     """The partnership cancels a session: every booking is cancelled free and everyone is told."""
+    from lms.bookings import trainer_tools
+
     _require_admin(by)
     session = lock_session(session)
     if not session.is_scheduled:
@@ -450,6 +495,7 @@ def cancel_session(session: CourseSession, *, reason: str, by: User, now: dateti
         was_confirmed = booking.is_confirmed
         _cancel(booking, by=by, reason=CancellationReason.SESSION_CANCELLED, late=False, now=now)
         notify.session_cancelled(booking, was_confirmed=was_confirmed, now=now)
+    trainer_tools.trainer_told_of_cancellation(session, now=now)
     db.session.flush()
     return len(live)
 
@@ -457,20 +503,21 @@ def cancel_session(session: CourseSession, *, reason: str, by: User, now: dateti
 # The register ---------------------------------------------------------------------------------
 
 
-def _check_register(session: CourseSession, by: User, now: datetime) -> None:
-    if not session.can_run_register(by):
+def check_register(session: CourseSession, by: User | None, now: datetime) -> None:
+    """Who may keep the register, and when. `by=None` is the scheduler closing a register left open."""
+    if by is not None and not session.can_run_register(by):
         raise PermissionDenied("Only the session's trainer or the L&D team can keep its register.")
     if session.status is SessionStatus.CANCELLED:
         raise BookingError("This session was cancelled, so it has no register.")
     if not session.has_started(now):
         raise BookingError("The register opens when the session starts.")
-    if session.register_is_closed and not by.has_role(Role.LND_ADMIN):
+    if session.register_is_closed and (by is None or not by.has_role(Role.LND_ADMIN)):
         raise BookingError("The register is closed. Ask the L&D team to correct it.")
 
 
-def mark_attendance(booking: Booking, outcome: Attendance, *, by: User, now: datetime) -> None:
+def mark_attendance(booking: Booking, outcome: Attendance, *, by: User | None, now: datetime) -> None:
     """Mark a confirmed delegate attended, partially attended or no-show."""
-    _check_register(booking.session, by, now)
+    check_register(booking.session, by, now)
     if not booking.is_confirmed:
         raise BookingError("Only delegates with a confirmed place are on the register.")
     before = booking.attendance
@@ -478,7 +525,7 @@ def mark_attendance(booking: Booking, outcome: Attendance, *, by: User, now: dat
         return
     booking.attendance = outcome
     booking.attendance_marked_at = now
-    booking.attendance_marked_by_id = by.id
+    booking.attendance_marked_by_id = by.id if by is not None else None
     db.session.flush()
     log_action(
         "lms.register.marked",
@@ -492,25 +539,34 @@ def mark_attendance(booking: Booking, outcome: Attendance, *, by: User, now: dat
     if booking.session.register_is_closed:
         # A correction after closing: the charge follows the register, and anyone now marked as
         # attending is asked to evaluate too.
-        if outcome is Attendance.NO_SHOW:
-            raise_charge(booking, ChargeReason.NO_SHOW, now=now)
-        else:
-            withdraw_charge(booking, by=by, now=now)
+        settle_register_charge(booking, by=by, now=now)
+        if outcome is not Attendance.NO_SHOW:
             request_evaluation(booking, now=now)
             award_certificate(booking, now=now)
+
+
+def mark_unmarked(
+    session: CourseSession, outcome: Attendance, *, by: User | None, now: datetime
+) -> list[Booking]:
+    """Mark every confirmed delegate not yet marked with `outcome` (each audited as a mark is);
+    returns the bookings marked."""
+    unmarked = [booking for booking in register_of(session) if booking.attendance is None]
+    for booking in unmarked:
+        mark_attendance(booking, outcome, by=by, now=now)
+    return unmarked
 
 
 def add_walk_in(
     session: CourseSession, person: User, outcome: Attendance, *, by: User, now: datetime
 ) -> Booking:
     """Someone came who was not booked (or was waiting): add them to the register."""
-    _check_register(session, by, now)
+    check_register(session, by, now)
     session = lock_session(session)
     booking = live_booking(session, person)
     if booking is not None and booking.is_confirmed:
         raise BookingError(f"{person.full_name} is already on the register.", field="email")
     if booking is None:
-        booking = _booking_for(session, person, by=by, now=now)
+        booking = booking_for(session, person, by=by, now=now)
         db.session.add(booking)
     booking.status = BookingStatus.CONFIRMED
     booking.confirmed_at = now
@@ -543,7 +599,7 @@ def keep_register(
     now: datetime,
 ) -> None:
     """Save what the register page marked, and close the register when asked, as one step."""
-    _check_register(session, by, now)
+    check_register(session, by, now)
     for booking, outcome in outcomes.items():
         if booking.session_id != session.id:
             raise BookingError("That delegate is not on this session's register.")
@@ -552,9 +608,9 @@ def keep_register(
         close_register(session, by=by, now=now)
 
 
-def close_register(session: CourseSession, *, by: User, now: datetime) -> None:
+def close_register(session: CourseSession, *, by: User | None, now: datetime) -> None:
     """Fix the outcomes: every confirmed delegate must be marked first."""
-    _check_register(session, by, now)
+    check_register(session, by, now)
     session = lock_session(session)
     if session.register_is_closed:
         raise BookingError("The register is already closed.")
@@ -563,16 +619,16 @@ def close_register(session: CourseSession, *, by: User, now: datetime) -> None:
         names = ", ".join(unmarked[:5]) + (f" and {len(unmarked) - 5} more" if len(unmarked) > 5 else "")
         raise BookingError(f"Mark everyone before closing the register. Not yet marked: {names}.")
     session.register_closed_at = now
-    session.register_closed_by_id = by.id
+    session.register_closed_by_id = by.id if by is not None else None
     session.status = SessionStatus.COMPLETED
     session.updated_at = now
     db.session.flush()
     log_action("lms.register.closed", subject=session, actor=by, now=now)
     # Everyone who attended is now asked to evaluate the session; no-shows are charged.
     request_evaluations(session, now=now)
+    # No-shows are charged, and delegates of organisations that pay a fee per place (finance).
     for booking in register_of(session):
-        if booking.attendance is Attendance.NO_SHOW:
-            raise_charge(booking, ChargeReason.NO_SHOW, now=now)
+        settle_register_charge(booking, by=by, now=now)
 
 
 # Past attendance (history loaded at go-live) ----------------------------------------------------

@@ -10,13 +10,16 @@ from lms.accounts.models import Role
 from lms.accounts.services import registered_person
 from lms.bookings.forms import (
     AddDelegateForm,
+    BookForm,
     PlacesForm,
     SubstituteForm,
     WalkInForm,
     read_register,
 )
 from lms.bookings.models import Attendance, Booking, BookingStatus
+from lms.bookings.registers import closes_automatically_at
 from lms.bookings.services import (
+    ManagerDetails,
     add_delegate,
     add_walk_in,
     book_place,
@@ -55,16 +58,28 @@ def _own_booking_or_404(booking_id: int) -> Booking:
 @signed_in
 def book(session_id: int):
     session = session_for_booking(session_id) or abort(404)
-    if ButtonForm().validate_on_submit():
+    form = BookForm()
+    if form.validate_on_submit():
+        manager = ManagerDetails(name=form.manager_name.data or "", email=form.manager_email.data or "")
         with domain_errors():
-            booking = book_place(session, current_user, by=current_user, now=now())
+            booking = book_place(session, current_user, by=current_user, now=now(), manager=manager)
             flash(booked_message(booking), "success")
+    for errors in (form.manager_name.errors, form.manager_email.errors):
+        for message in errors:
+            flash(message, "error")
     return redirect(url_for("catalogue.detail", session_id=session_id))
 
 
 def booked_message(booking: Booking) -> str:
     if booking.is_confirmed:
         return "Your place is confirmed. We have emailed you the details and a calendar invitation."
+    if booking.is_awaiting_approval:
+        if booking.approval.needs_lnd:
+            return "Your booking is awaiting the L&D team's approval. We will email you the outcome."
+        return (
+            "Your booking is awaiting your line manager's approval: we have emailed them a link. "
+            "We will email you the outcome."
+        )
     return (
         f"The session is full, so you are on the waiting list at number {waiting_position(booking)}. "
         "If a place comes up it is yours and we will email you."
@@ -230,7 +245,9 @@ def register(session_id: int):
     return _render_register(session, WalkInForm(), moment)
 
 
-def _render_register(session, walk_in_form, moment):
+def _render_register(session, walk_in_form, moment, person_form=None):
+    from lms.bookings.trainer_views import register_extras  # the trainer's tools on the same page
+
     return render_form(
         "bookings/register.html",
         session=session,
@@ -240,6 +257,8 @@ def _render_register(session, walk_in_form, moment):
         walk_in_form=walk_in_form,
         now=moment,
         opens=session.has_started(moment),
+        auto_close_at=closes_automatically_at(session),
+        **register_extras(session, person_form),
     )
 
 

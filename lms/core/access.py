@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 
 from lms.extensions import login_manager
@@ -21,10 +21,16 @@ from lms.extensions import login_manager
 FRESH_FACTOR_ROUTES: dict[str, frozenset[str]] = {
     "finance.run": frozenset({"POST"}),  # running invoices
     "finance.export_csv": frozenset({"GET"}),  # invoice lines with delegates' names
+    "finance.export_xlsx": frozenset({"GET"}),
+    "contacts.records_as_csv": frozenset({"GET"}),  # an organisation's staff's training records
+    "contacts.records_as_xlsx": frozenset({"GET"}),
 }
 # Downloads of personal data, written to the security events as they are sent.
 PERSONAL_DATA_EXPORTS: dict[str, str] = {
     "finance.export_csv": "Invoices and credit notes (CSV), with delegates' names",
+    "finance.export_xlsx": "Invoices and credit notes (XLSX), with delegates' names",
+    "contacts.records_as_csv": "Training records of an organisation's staff (CSV)",
+    "contacts.records_as_xlsx": "Training records of an organisation's staff (XLSX)",
 }
 
 
@@ -62,6 +68,22 @@ def roles_required(*roles) -> Callable[[Callable], Callable]:
         return wrapper
 
     return decorate
+
+
+def may_open(endpoint: str, user=None) -> bool:
+    """Whether `user` (the person signed in) may open the route: menus and tabs show only these."""
+    user = current_user if user is None else user
+    view = current_app.view_functions.get(endpoint)
+    rule = getattr(view, "access_rule", None)
+    if rule == "public":
+        return True
+    if not user.is_authenticated:
+        return False
+    if rule == "signed_in":
+        return True
+    if isinstance(rule, tuple) and rule[0] == "roles":
+        return user.has_role(*rule[1])
+    return False
 
 
 def fresh_second_factor(view: Callable) -> Callable:

@@ -59,9 +59,18 @@ ACTION_TITLES = {
     "lms.booking.cancelled": "Cancelled",
     "lms.booking.removed": "Removed by the L&D team",
     "lms.booking.substituted": "Passed to a colleague",
+    "lms.booking.approval_requested": "Booked: approval asked for",
+    "lms.booking.approved": "Approved",
+    "lms.booking.declined": "Declined",
+    "lms.booking.approval_expired": "Not approved in time",
+    "lms.booking.approval_reminded": "Approver reminded",
+    "lms.approval.categories_chosen": "Categories needing approval chosen",
     "lms.register.marked": "Register marked",
     "lms.register.walk_in": "Added at the register",
+    "lms.register.marked_rest_attended": "Everyone not yet marked marked as attended",
+    "lms.booking.checked_in": "Checked in with the QR code",
     "lms.register.closed": "Register closed",
+    "lms.register.closed_automatically": "Register closed by itself (unmarked recorded as no-shows)",
     "lms.session.created": "Session created",
     "lms.session.updated": "Session changed",
     "lms.session.places_changed": "Places changed",
@@ -92,6 +101,9 @@ ACTION_TITLES = {
     "lms.security.sign_in_link_sent": "Sign-in link sent",
     "lms.security.registration_attempt": "Someone tried to register with this address",
     "lms.user.email_confirmed": "Email address confirmed",
+    "lms.security.sso_linked": "Linked to an organisation account (single sign-on)",
+    "lms.training_contact.added": "Named training contact",
+    "lms.training_contact.removed": "No longer a training contact",
 }
 
 

@@ -46,3 +46,15 @@ def working_days_before(day: date, count: int) -> date:
         if is_working_day(day):
             found += 1
     return day
+
+
+def working_days_after(day: date, count: int) -> date:
+    """The working day that lies `count` working days after `day`."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    found = 0
+    while found < count:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            found += 1
+    return day

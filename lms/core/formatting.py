@@ -100,6 +100,20 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{format_number(count)} {plural_word(count, singular, plural_form)}"
 
 
+_SMALL_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def format_weeks_ago(then: datetime, now: datetime) -> str:
+    """How long ago, in whole weeks, as the start of a sentence: "Six weeks ago", "A week ago"."""
+    weeks = max((now - then).days, 0) // 7
+    if weeks == 0:
+        return "Earlier this week"
+    if weeks == 1:
+        return "A week ago"
+    number = _SMALL_NUMBERS[weeks] if weeks < len(_SMALL_NUMBERS) else format_number(weeks)
+    return f"{number.capitalize()} weeks ago"
+
+
 def format_range(first: object, last: object) -> str:
     """A run of numbers or dates: the one value when both ends are the same, else "first to last"."""
     first, last = str(first), str(last)

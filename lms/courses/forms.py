@@ -42,6 +42,12 @@ class CatalogueFilterForm(FlaskForm):
     )
     date_from = DateField("From", [Optional()])
     date_to = DateField("To", [Optional()])
+    sort = SelectField(
+        "Sort by",
+        [Optional()],
+        choices=options([("date", "Date, soonest first"), ("places", "Places left, most first")]),
+        default="date",
+    )
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
@@ -56,6 +62,7 @@ class CatalogueFilterForm(FlaskForm):
             date_from=self.date_from.data,
             date_to=self.date_to.data,
             text=self.q.data or "",
+            by_places_left=self.sort.data == "places",
         )
 
 
@@ -92,6 +99,10 @@ class CourseForm(FlaskForm):
         filters=[strip],
     )
     is_active = BooleanField("Offered (shown in the catalogue)", default=True)
+    needs_approval = BooleanField(
+        "Bookings need the line manager's approval",
+        description="Used when the partnership asks for approval of the courses L&D choose.",
+    )
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
@@ -113,10 +124,11 @@ class CourseForm(FlaskForm):
             duration_minutes=int(round(self.duration_hours.data * 60)),
             provider=self.provider.data,
             is_active=self.is_active.data,
+            needs_approval=self.needs_approval.data,
         )
 
     def load_course(self, course: Course) -> None:
-        for name in ("title", "description", "target_audience", "provider", "is_active"):
+        for name in ("title", "description", "target_audience", "provider", "is_active", "needs_approval"):
             getattr(self, name).data = getattr(course, name)
         self.topic_id.data = str(course.topic_id)
         self.level.data = course.level.value

@@ -60,7 +60,11 @@ class Course(db.Model):
     duration_minutes: Mapped[int]
     provider: Mapped[str] = mapped_column(sa.String(200))
     is_active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # Bookings need the line manager's approval when BOOKING_APPROVAL is "chosen".
+    needs_approval: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The fee per place for organisations that pay one (PLACE_FEE_CATEGORIES); None: PLACE_FEE_PENCE.
+    place_fee_pence: Mapped[int | None]
 
     topic: Mapped[Topic] = relationship(lazy="joined")
     sessions: Mapped[list[CourseSession]] = relationship(
@@ -102,6 +106,8 @@ class CourseSession(db.Model):
     sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     register_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     register_closed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    # When the trainer (or the L&D team) was reminded that the register is still open.
+    register_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import sqlalchemy as sa
 
 from lms.accounts.models import Role, User
+from lms.bookings.availability import free_places_expression
 from lms.core.audit import log_action
 from lms.core.calendar import EARLIEST_DATE, LATEST_DATE
 from lms.core.errors import DomainError
@@ -42,6 +43,8 @@ class CourseDetails:
     duration_minutes: int
     provider: str
     is_active: bool = True
+    # None keeps the course's choice (an import of the programme does not say).
+    needs_approval: bool | None = None
 
 
 @dataclass
@@ -99,6 +102,8 @@ def _apply_course(course: Course, details: CourseDetails) -> None:
     course.duration_minutes = details.duration_minutes
     course.provider = details.provider.strip()
     course.is_active = details.is_active
+    if details.needs_approval is not None:
+        course.needs_approval = details.needs_approval
 
 
 def create_course(details: CourseDetails, *, by: User | None, now: datetime) -> Course:
@@ -207,6 +212,7 @@ class CatalogueFilter:
     date_from: date | None = None
     date_to: date | None = None
     text: str = ""
+    by_places_left: bool = False
 
 
 def _escape_like(text: str) -> str:
@@ -214,7 +220,9 @@ def _escape_like(text: str) -> str:
 
 
 def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
-    """Upcoming scheduled sessions of active courses matching the filters, soonest first."""
+    """Upcoming scheduled sessions of active courses matching the filters, soonest first (or those
+    with the most places left first)."""
+
     query = (
         sa.select(CourseSession)
         .join(CourseSession.course)
@@ -224,8 +232,10 @@ def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
             CourseSession.starts_at > now,
             Course.is_active.is_(True),
         )
-        .order_by(CourseSession.starts_at, CourseSession.id)
     )
+    if filters.by_places_left:
+        query = query.order_by(free_places_expression().desc())
+    query = query.order_by(CourseSession.starts_at, CourseSession.id)
     if filters.topic_id:
         query = query.where(Course.topic_id == filters.topic_id)
     if filters.delivery_mode:

@@ -6,6 +6,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user
 
 from lms.accounts.models import Role
+from lms.bookings.availability import availability_of
 from lms.bookings.models import BookingStatus
 from lms.bookings.rules import bookings_close_at, bookings_closed_for
 from lms.bookings.services import count_bookings, live_booking, places_left, waiting_position
@@ -30,8 +31,9 @@ def index():
     filters_from_query(form)
     query = catalogue_query(form.filters(), now=now())
     page = db.paginate(query, page=page_number(), per_page=PAGE_SIZE, error_out=False)
+    available = availability_of(page.items, current_user, now=now())
     args = query_args()
-    return render_template("courses/catalogue.html", form=form, page=page, args=args)
+    return render_template("courses/catalogue.html", form=form, page=page, args=args, available=available)
 
 
 @bp.route("/<id:session_id>")
@@ -45,10 +47,12 @@ def detail(session_id: int):
         "courses/session.html",
         session=session,
         is_staff=is_staff,
+        delivers=session.trainer_id is not None and session.trainer_id == current_user.id,
         now=moment,
         booking=booking,
         position=waiting_position(booking) if booking else None,
         places_left=places_left(session),
+        availability=availability_of([session], current_user, now=moment)[session.id],
         waiting=count_bookings(session, BookingStatus.WAITING),
         closes_at=bookings_close_at(session),
         closed=bookings_closed_for(session, current_user, moment),

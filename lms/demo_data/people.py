@@ -11,7 +11,8 @@ DEMO_PRACTITIONER = "practitioner@demo.example"
 DEMO_TRAINER = "trainer@demo.example"
 DEMO_LND_ADMIN = "lnd@demo.example"
 DEMO_FINANCE = "finance@demo.example"
-DEMO_SIGN_INS = (DEMO_PRACTITIONER, DEMO_TRAINER, DEMO_LND_ADMIN, DEMO_FINANCE)
+DEMO_CONTACT = "contact@demo.example"
+DEMO_SIGN_INS = (DEMO_PRACTITIONER, DEMO_TRAINER, DEMO_LND_ADMIN, DEMO_FINANCE, DEMO_CONTACT)
 
 GCP2_TRAINER = "priya.sharma@birminghamchildrenstrust.example"
 DA_TRAINER = "sarah.oconnor@mdatp.example"
@@ -58,6 +59,14 @@ STAFF: tuple[StaffAccount, ...] = (
         "Birmingham Children's Trust",
         Role.PRACTITIONER,
         ("Nadia Rahman", "nadia.rahman@birminghamchildrenstrust.example"),
+    ),
+    StaffAccount(
+        DEMO_CONTACT,
+        "Grace",
+        "Adeyemi",
+        "Workforce development lead",
+        "Birmingham Children's Trust",
+        Role.TRAINING_CONTACT,
     ),
     StaffAccount(
         DEMO_TRAINER,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from io import BytesIO
@@ -392,6 +393,25 @@ HEADINGS = ("Course", "Date", "CPD hours", "Attendance", "Evaluation", "Certific
 
 def render_transcript(data: TranscriptData) -> bytes:
     """A4 portrait, as many pages as the record needs, the table's header row on each."""
+    return render_portrait(
+        title=f"Training record: {data.delegate_name}",
+        author=data.partnership_name,
+        subject=f"Training record generated {format_long_date(data.generated_on)}",
+        story=functools.partial(transcript_story, data),
+        decorate=functools.partial(transcript_page, data=data),
+    )
+
+
+def render_portrait(
+    *,
+    title: str,
+    author: str,
+    subject: str,
+    story: Callable[[Fonts, float], list],
+    decorate: Callable[..., None],
+) -> bytes:
+    """An A4 portrait document in the house style: its margins, metadata and "Page N of M".
+    `story(face, width)` makes what it says; `decorate(canvas, document, face=face)` draws each page."""
     face = fonts()
     buffer = BytesIO()
     document = SimpleDocTemplate(
@@ -401,19 +421,19 @@ def render_transcript(data: TranscriptData) -> bytes:
         rightMargin=SIDE,
         topMargin=TOP,
         bottomMargin=BOTTOM,
-        title=f"Training record: {data.delegate_name}",
-        author=data.partnership_name,
-        subject=f"Training record generated {format_long_date(data.generated_on)}",
-        creator=data.partnership_name,
+        title=title,
+        author=author,
+        subject=subject,
+        creator=author,
         lang=LANGUAGE,
         displayDocTitle=True,
         invariant=1,
     )
-    decorate = functools.partial(transcript_page, data=data, face=face)
+    on_page = functools.partial(decorate, face=face)
     document.build(
-        transcript_story(data, face, document.width - 2 * FRAME_PADDING),
-        onFirstPage=decorate,
-        onLaterPages=decorate,
+        story(face, document.width - 2 * FRAME_PADDING),
+        onFirstPage=on_page,
+        onLaterPages=on_page,
         canvasmaker=functools.partial(NumberedCanvas, page_number_font=face.sans, inset=FRAME_PADDING),
     )
     return buffer.getvalue()

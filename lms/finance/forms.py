@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
 
-from lms.core.forms import DateField, MultiCheckboxField, Optional, options, strip
+from lms.core.forms import DateField, Money, MultiCheckboxField, Optional, options, strip
 from lms.finance.models import ChargeStatus, WaiverReason
 
 
@@ -58,3 +58,37 @@ class CreditNoteForm(FlaskForm):
     def validate_lines(self, field):
         if not field.data:
             raise ValidationError("Choose at least one line to credit.")
+
+
+class PlaceFeeForm(FlaskForm):
+    fee = StringField(
+        "Fee per place (£)",
+        [Optional(), Money(maximum_pence=10_000_000)],
+        render_kw={"inputmode": "decimal"},
+        description="Leave empty for the partnership's usual fee.",
+    )
+
+    @property
+    def pence(self) -> int | None:
+        """The fee typed, in pence; None when left empty."""
+        return getattr(self.fee, "pence", None) if self.fee.data else None
+
+
+class PaymentForm(FlaskForm):
+    received_on = DateField("Received on", [InputRequired("Enter the day the payment was received.")])
+    amount = StringField(
+        "Amount (£)",
+        [InputRequired("Enter the amount received."), Money(maximum_pence=10_000_000_000)],
+        render_kw={"inputmode": "decimal"},
+    )
+    reference = StringField(
+        "Reference",
+        [Optional(), Length(max=100)],
+        filters=[strip],
+        description="The remittance or bank reference, if any.",
+    )
+
+    @property
+    def pence(self) -> int:
+        """The amount typed, in pence."""
+        return getattr(self.amount, "pence", 0)

@@ -21,6 +21,7 @@ from lms.extensions import db
 class ChargeReason(TitledEnum):
     NO_SHOW = ("no_show", "No-show")
     LATE_CANCELLATION = ("late_cancellation", "Late cancellation")
+    PLACE_FEE = ("place_fee", "Place fee")
 
 
 class ChargeStatus(TitledEnum):
@@ -86,6 +87,10 @@ class Charge(db.Model):
     def is_no_show(self) -> bool:
         return self.reason is ChargeReason.NO_SHOW
 
+    @property
+    def is_place_fee(self) -> bool:
+        return self.reason is ChargeReason.PLACE_FEE
+
 
 class DocumentCounter(db.Model):
     """The last number used for each kind of document in each financial year.
@@ -133,6 +138,9 @@ class Invoice(db.Model):
         back_populates="invoice", order_by="InvoiceLine.id", lazy="selectin"
     )
     credit_notes: Mapped[list[CreditNote]] = relationship(back_populates="invoice", order_by="CreditNote.id")
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="invoice", order_by=lambda: (Payment.received_on, Payment.id)
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("financial_year", "sequence", name="uq_invoice_year_sequence"),
@@ -159,10 +167,28 @@ class Invoice(db.Model):
         return sum(note.total_pence for note in self.credit_notes)
 
     @property
+    def paid_pence(self) -> int:
+        return sum(payment.amount_pence for payment in self.payments)
+
+    @property
+    def balance_pence(self) -> int:
+        """What is left to pay: the total less credit notes and payments (below 0: a refund is due)."""
+        return self.total_pence - self.credited_pence - self.paid_pence
+
+    @property
     def outstanding_pence(self) -> int:
         if self.status is InvoiceStatus.PAID:
             return 0
-        return max(self.total_pence - self.credited_pence, 0)
+        return max(self.balance_pence, 0)
+
+    @property
+    def can_record_payment(self) -> bool:
+        """Payments are recorded against an issued invoice with something left to pay."""
+        return self.status is InvoiceStatus.ISSUED and self.balance_pence > 0
+
+    def days_overdue(self, today: date) -> int:
+        """Days past the due date (0 while not yet due), for aged debt."""
+        return max((today - self.due_on).days, 0)
 
 
 class InvoiceLine(db.Model):
@@ -231,6 +257,25 @@ class CreditNoteLine(db.Model):
 
     credit_note: Mapped[CreditNote] = relationship(back_populates="lines")
     invoice_line: Mapped[InvoiceLine] = relationship(back_populates="credit_line")
+
+
+class Payment(db.Model):
+    """Money received against an invoice: part or all of its balance, never more."""
+
+    __tablename__ = "payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoice.id", ondelete="RESTRICT"), index=True)
+    received_on: Mapped[date]
+    amount_pence: Mapped[int] = mapped_column(sa.BigInteger)
+    reference: Mapped[str | None] = mapped_column(sa.String(100))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")
+    recorded_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (sa.CheckConstraint("amount_pence > 0", name="amount_positive"),)
 
 
 class Budget(db.Model):

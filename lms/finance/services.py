@@ -1,4 +1,5 @@
-"""Charges for no-shows and late cancellations, waivers, invoice runs, payments and credit notes."""
+"""Charges for no-shows, late cancellations and place fees, waivers, invoice runs, payments and
+credit notes."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import aliased, lazyload, selectinload
 
-from lms.accounts.models import Agency, Role, User
-from lms.bookings.models import Booking
+from lms.accounts.models import Agency, AgencyCategory, Role, User
+from lms.bookings.managers import charge_copied
+from lms.bookings.models import Attendance, Booking
 from lms.core.audit import log_action
 from lms.core.errors import DomainError, PermissionDenied
 from lms.core.financial_year import financial_year_of
@@ -33,6 +35,7 @@ from lms.finance.models import (
     InvoiceStatus,
     WaiverReason,
 )
+from lms.finance.paperwork import email_credit_note, email_invoices
 from lms.finance.vat import vat_on
 from lms.messages.services import queue_message, session_subject
 
@@ -61,6 +64,38 @@ def charge_amount(session: CourseSession) -> int:
     return config["CHARGE_PER_DAY_PENCE"] * days
 
 
+def place_fee_categories() -> list[AgencyCategory]:
+    """The organisation categories that pay a fee per place (PLACE_FEE_CATEGORIES), by value or title."""
+    chosen = {value.strip().lower() for value in current_app.config["PLACE_FEE_CATEGORIES"]}
+    return [c for c in AgencyCategory if c.value.lower() in chosen or c.title.lower() in chosen]
+
+
+def pays_place_fee(agency: Agency | None) -> bool:
+    """The organisation is in a category that pays a fee per place."""
+    return agency is not None and agency.category in place_fee_categories()
+
+
+def place_fee(course: Course) -> int:
+    """The course's own fee per place, or PLACE_FEE_PENCE; 0 means no fee."""
+    if course.place_fee_pence is not None:
+        return course.place_fee_pence
+    return current_app.config["PLACE_FEE_PENCE"]
+
+
+def set_place_fee(course: Course, pence: int | None, *, by: User, now: datetime) -> Course:
+    """L&D set a course's own fee per place; None goes back to PLACE_FEE_PENCE. Charges already
+    raised keep the amount they were raised for."""
+    if not by.has_role(Role.LND_ADMIN):
+        raise PermissionDenied("Only the L&D team can set place fees.")
+    if pence is not None and pence < 0:
+        raise FinanceError("The fee cannot be negative.", field="fee")
+    before = course.place_fee_pence
+    course.place_fee_pence = pence
+    db.session.flush()
+    log_action("lms.course.place_fee_set", subject=course, actor=by, now=now, before=before, after=pence)
+    return course
+
+
 # Raising and withdrawing ----------------------------------------------------------------------
 
 
@@ -68,10 +103,18 @@ def charge_of(booking: Booking) -> Charge | None:
     return db.session.scalar(sa.select(Charge).where(Charge.booking_id == booking.id))
 
 
+def _agency_of(booking: Booking) -> Agency | None:
+    return booking.agency or (db.session.get(Agency, booking.agency_id) if booking.agency_id else None)
+
+
 def raise_charge(booking: Booking, reason: ChargeReason, *, now: datetime) -> Charge | None:
-    """Charge the delegate's agency for a no-show or late cancellation, and tell the delegate."""
-    agency = booking.agency or (db.session.get(Agency, booking.agency_id) if booking.agency_id else None)
-    if is_exempt(agency):
+    """Charge the delegate's agency for a no-show, late cancellation or place, and tell the delegate
+    (and their line manager)."""
+    fee = reason is ChargeReason.PLACE_FEE
+    if not fee and is_exempt(_agency_of(booking)):
+        return None
+    amount = place_fee(booking.session.course) if fee else charge_amount(booking.session)
+    if amount <= 0:
         return None
     charge = charge_of(booking)
     if charge is not None and charge.status is not ChargeStatus.WITHDRAWN:
@@ -81,7 +124,7 @@ def raise_charge(booking: Booking, reason: ChargeReason, *, now: datetime) -> Ch
         db.session.add(charge)
     charge.agency_id = booking.agency_id
     charge.reason = reason
-    charge.amount_pence = charge_amount(booking.session)
+    charge.amount_pence = amount
     charge.status = ChargeStatus.RAISED
     charge.raised_at = now
     charge.session_date = london_date(booking.session.starts_at)
@@ -100,14 +143,30 @@ def raise_charge(booking: Booking, reason: ChargeReason, *, now: datetime) -> Ch
         "charge.raised",
         to=booking.user.email,
         user=booking.user,
-        subject=session_subject("Non-attendance charge", booking.session),
+        subject=session_subject("Place fee" if fee else "Non-attendance charge", booking.session),
         template="finance/charge_raised.txt",
         now=now,
         booking=booking,
         session=booking.session,
         charge=charge,
     )
+    charge_copied(charge, now=now)
     return charge
+
+
+def settle_register_charge(booking: Booking, *, by: User, now: datetime) -> Charge | None:
+    """The charge a closed register calls for, raised or corrected as the register is.
+
+    A delegate of an organisation that pays a fee per place is charged the place fee whether they
+    came or not (the place was theirs), and no no-show charge besides: one charge per booking.
+    Anyone else is charged for a no-show, and a charge the register no longer supports is withdrawn."""
+    if booking.attendance is None:
+        return charge_of(booking)
+    if pays_place_fee(_agency_of(booking)) and place_fee(booking.session.course) > 0:
+        return raise_charge(booking, ChargeReason.PLACE_FEE, now=now)
+    if booking.attendance is Attendance.NO_SHOW:
+        return raise_charge(booking, ChargeReason.NO_SHOW, now=now)
+    return withdraw_charge(booking, by=by, now=now)
 
 
 def withdraw_charge(booking: Booking, *, by: User, now: datetime) -> Charge | None:
@@ -124,8 +183,6 @@ def withdraw_charge(booking: Booking, *, by: User, now: datetime) -> Charge | No
 
 def charges_needing_credit() -> list[Charge]:
     """Invoiced charges whose booking is no longer a no-show or late cancellation."""
-    from lms.bookings.models import Attendance
-
     return list(
         db.session.scalars(
             sa.select(Charge)
@@ -291,6 +348,7 @@ def run_invoicing(start: date, end: date, *, by: User, now: datetime) -> list[In
             number=invoice.number,
             total_pence=invoice.total_pence,
         )
+    email_invoices(invoices, now=now)
     log_action(
         "lms.invoice.run",
         subject=invoices[0],
@@ -404,17 +462,23 @@ def _issue_invoice(
 
 
 def mark_paid(invoice: Invoice, *, by: User, now: datetime) -> None:
-    """Finance records that the agency paid."""
-    if not by.has_role(Role.FINANCE):
-        raise PermissionDenied("Only finance can record payments.")
-    if not invoice.can_mark_paid:
-        raise FinanceError.conflict(
-            f"This invoice is {invoice.status.title.lower()}, so it cannot be marked paid."
-        )
-    invoice.status = InvoiceStatus.PAID
-    invoice.paid_at = now
-    db.session.flush()
-    log_action("lms.invoice.paid", subject=invoice, actor=by, now=now)
+    """Finance records that the agency paid the whole balance today (a payment of it)."""
+    from lms.finance.payments import record_payment
+
+    record_payment(invoice, invoice.balance_pence, london_date(now), None, by=by, now=now)
+
+
+def lock_invoice(invoice: Invoice) -> Invoice:
+    """The invoice, re-read under a row lock held until the transaction ends, with its payments and
+    credit notes as they stand now: a payment or credit note recorded at the same moment waits here."""
+    locked = db.session.scalar(
+        sa.select(Invoice)
+        .where(Invoice.id == invoice.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    db.session.expire(locked, ["payments", "credit_notes"])
+    return locked
 
 
 def issue_credit_note(
@@ -423,6 +487,7 @@ def issue_credit_note(
     """Correct an issued invoice, in whole or for chosen lines, with a credit note that refers to it."""
     if not by.has_role(Role.FINANCE):
         raise PermissionDenied("Only finance can issue credit notes.")
+    invoice = lock_invoice(invoice)
     if invoice.status not in (InvoiceStatus.ISSUED, InvoiceStatus.PAID):
         raise FinanceError(f"This invoice is {invoice.status.title.lower()}; nothing is left to credit.")
     if not reason.strip():
@@ -465,6 +530,10 @@ def issue_credit_note(
         invoice=invoice.number,
         total_pence=note.total_pence,
     )
+    from lms.finance.payments import settle_if_paid
+
+    settle_if_paid(invoice, by=by, now=now)  # part paid, and the credit note covers the rest
+    email_credit_note(note, now=now)
     return note
 
 
@@ -499,7 +568,7 @@ def _issued_documents_are_history(session, flush_context, instances) -> None:
         if isinstance(obj, Invoice):
             state = sa.inspect(obj)
             changed = {a.key for a in state.attrs if a.history.has_changes()} - _INVOICE_MAY_CHANGE
-            changed -= {"lines", "credit_notes", "agency"}
+            changed -= {"lines", "credit_notes", "agency", "payments"}
             if changed and state.persistent:
                 raise FinanceError(f"An issued invoice cannot be changed ({', '.join(sorted(changed))}).")
         elif isinstance(obj, InvoiceLine | CreditNote | CreditNoteLine):

@@ -7,14 +7,14 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from lms.accounts.models import Agency, Role
 from lms.bookings.models import Booking
 from lms.core.access import roles_required, signed_in
-from lms.core.branding import brand_logo
 from lms.core.clock import now
 from lms.core.financial_year import financial_year_bounds, financial_year_of
-from lms.core.formatting import format_money, format_range, plural
+from lms.core.formatting import format_date, format_money, format_pounds_plain, format_range, plural
 from lms.core.forms import ButtonForm, options
 from lms.core.timezones import london_date
 from lms.core.web import (
@@ -27,18 +27,20 @@ from lms.core.web import (
     render_form,
 )
 from lms.extensions import db
-from lms.finance.documents import DocumentLine, InvoiceDocument, Party, invoices_csv, render_invoice
-from lms.finance.forms import CreditNoteForm, FilterForm, PeriodForm, WaiverForm
+from lms.finance.documents import invoices_csv, invoices_xlsx, render_invoice
+from lms.finance.forms import CreditNoteForm, FilterForm, PaymentForm, PeriodForm, WaiverForm
 from lms.finance.models import Charge, ChargeStatus, CreditNote, Invoice, WaiverReason
+from lms.finance.paperwork import credit_note_document, emailed_to, invoice_document
+from lms.finance.payments import aged_debt, aged_debt_table, record_payment
 from lms.finance.reports import agency_summary, bar_chart
 from lms.finance.services import (
     charges_needing_credit,
     issue_credit_note,
-    mark_paid,
     preview_invoice_run,
     run_invoicing,
     waive_charge,
 )
+from lms.reporting.export import XLSX, table_response
 
 bp = Blueprint("finance", __name__, url_prefix="/finance")
 finance_or_lnd = roles_required(Role.FINANCE, Role.LND_ADMIN)
@@ -79,7 +81,19 @@ def dashboard():
         start=start,
         end=end,
         needing_credit=charges_needing_credit(),
+        debt=aged_debt(london_date(now()), agency_id=agency_id),
     )
+
+
+@bp.route("/aged-debt.<any(csv, xlsx):fmt>")
+@finance_or_lnd
+def aged_debt_export(fmt: str):
+    form = _filters()
+    debt = aged_debt(london_date(now()), agency_id=int(form.agency.data) if form.agency.data else None)
+    header, rows = aged_debt_table(debt)
+    heading = f"Aged debt on {format_date(debt.today)}"
+    name = f"aged-debt-{debt.today.isoformat()}"
+    return table_response(fmt, name, "Aged debt", header, rows, heading=heading)
 
 
 @bp.route("/charges")
@@ -146,7 +160,11 @@ def run():
 @finance_or_lnd
 def invoices():
     form = _filters()
-    query = sa.select(Invoice).order_by(Invoice.financial_year.desc(), Invoice.sequence.desc())
+    query = (
+        sa.select(Invoice)
+        .order_by(Invoice.financial_year.desc(), Invoice.sequence.desc())
+        .options(selectinload(Invoice.payments), selectinload(Invoice.credit_notes))
+    )
     if form.agency.data:
         query = query.where(Invoice.agency_id == int(form.agency.data))
     if form.start.data:
@@ -168,28 +186,48 @@ def _credit_form(invoice: Invoice) -> CreditNoteForm:
     return form
 
 
-@bp.route("/invoices/<id:invoice_id>")
-@finance_or_lnd
-def invoice(invoice_id: int):
-    found = get_or_404(Invoice, invoice_id)
+def _payment_form(invoice: Invoice) -> PaymentForm:
+    form = PaymentForm()
+    if not form.is_submitted():
+        form.received_on.data = london_date(now())
+        form.amount.data = format_pounds_plain(invoice.balance_pence)
+    return form
+
+
+def _invoice_page(invoice: Invoice, *, credit_form=None, payment_form=None):
     return render_form(
         "finance/invoice.html",
-        invoice=found,
-        credit_form=_credit_form(found),
+        invoice=invoice,
+        credit_form=credit_form or _credit_form(invoice),
+        payment_form=payment_form or _payment_form(invoice),
+        emailed_to=emailed_to(invoice),
         today=london_date(now()),
         button=ButtonForm(),
     )
 
 
-@bp.route("/invoices/<id:invoice_id>/paid", methods=["POST"])
+@bp.route("/invoices/<id:invoice_id>")
+@finance_or_lnd
+def invoice(invoice_id: int):
+    return _invoice_page(get_or_404(Invoice, invoice_id))
+
+
+@bp.route("/invoices/<id:invoice_id>/payments", methods=["POST"])
 @finance_only
-def paid(invoice_id: int):
+def payment(invoice_id: int):
     found = get_or_404(Invoice, invoice_id)
-    if ButtonForm().validate_on_submit():
-        with domain_errors():
-            mark_paid(found, by=current_user, now=now())
-            flash(f"{found.number} is marked paid.", "success")
-    return redirect(url_for("finance.invoice", invoice_id=invoice_id))
+    form = _payment_form(found)
+    if form.validate_on_submit():
+        with domain_errors(form):
+            paid = record_payment(
+                found, form.pence, form.received_on.data, form.reference.data, by=current_user, now=now()
+            )
+            left = found.balance_pence
+            balance = "it is paid in full" if left <= 0 else f"{format_money(left)} is left to pay"
+            amount = format_money(paid.amount_pence)
+            flash(f"Payment of {amount} recorded against {found.number}; {balance}.", "success")
+            return redirect(url_for("finance.invoice", invoice_id=invoice_id))
+    return _invoice_page(found, payment_form=form)
 
 
 @bp.route("/invoices/<id:invoice_id>/credit", methods=["POST"])
@@ -202,100 +240,37 @@ def credit(invoice_id: int):
             note = issue_credit_note(found, form.lines.data, form.reason.data, by=current_user, now=now())
             flash(f"Credit note {note.number} issued against {found.number}.", "success")
             return redirect(url_for("finance.invoice", invoice_id=invoice_id))
-    return render_form(
-        "finance/invoice.html", invoice=found, credit_form=form, today=london_date(now()), button=ButtonForm()
-    )
-
-
-def _seller() -> Party:
-    config = current_app.config
-    return Party(
-        name=config["PARTNERSHIP_NAME"],
-        address=config["PARTNERSHIP_ADDRESS"],
-        email=config["PARTNERSHIP_EMAIL"],
-        logo=brand_logo(),
-    )
-
-
-def _buyer(invoice: Invoice) -> Party:
-    return Party(
-        name=invoice.bill_to_name,
-        address=invoice.bill_to_address or "",
-        contact=invoice.bill_to_contact,
-        email=invoice.bill_to_email,
-    )
-
-
-def _how_to_pay(reference: str) -> str:
-    return current_app.config["PAYMENT_INSTRUCTIONS"].replace("{reference}", reference)
+    return _invoice_page(found, credit_form=form)
 
 
 @bp.route("/invoices/<id:invoice_id>.pdf")
 @finance_or_lnd
 def invoice_pdf(invoice_id: int):
     found = get_or_404(Invoice, invoice_id)
-    document = InvoiceDocument(
-        kind="Invoice",
-        number=found.number,
-        issued_on=found.issued_on,
-        due_on=found.due_on,
-        seller=_seller(),
-        buyer=_buyer(found),
-        purchase_order=found.purchase_order,
-        period=(found.period_start, found.period_end),
-        lines=[
-            DocumentLine(
-                line.delegate_label, line.course_title, line.session_date, line.reason, line.amount_pence
-            )
-            for line in found.lines
-        ],
-        vat_rate_percent=found.vat_rate_percent,
-        how_to_pay=_how_to_pay(found.number),
-        net_pence=found.net_pence,
-        vat_pence=found.vat_pence,
-        total_pence=found.total_pence,
-    )
-    return download(render_invoice(document), "application/pdf", f"{found.number}.pdf")
+    return download(render_invoice(invoice_document(found)), "application/pdf", f"{found.number}.pdf")
 
 
 @bp.route("/credit-notes/<id:note_id>.pdf")
 @finance_or_lnd
 def credit_note_pdf(note_id: int):
     note = get_or_404(CreditNote, note_id)
-    invoice = note.invoice
-    document = InvoiceDocument(
-        kind="Credit note",
-        number=note.number,
-        issued_on=note.issued_on,
-        due_on=None,
-        seller=_seller(),
-        buyer=_buyer(invoice),
-        purchase_order=invoice.purchase_order,
-        period=None,
-        lines=[
-            DocumentLine(
-                cl.invoice_line.delegate_label,
-                cl.invoice_line.course_title,
-                cl.invoice_line.session_date,
-                cl.invoice_line.reason,
-                cl.amount_pence,
-            )
-            for cl in note.lines
-        ],
-        vat_rate_percent=invoice.vat_rate_percent,
-        how_to_pay="No payment is due on a credit note.",
-        refers_to=invoice.number,
-        note=note.reason,
-        net_pence=note.net_pence,
-        vat_pence=note.vat_pence,
-        total_pence=note.total_pence,
-    )
-    return download(render_invoice(document), "application/pdf", f"{note.number}.pdf")
+    return download(render_invoice(credit_note_document(note)), "application/pdf", f"{note.number}.pdf")
 
 
 @bp.route("/export.csv")
 @finance_or_lnd
 def export_csv():
+    return download(invoices_csv(_document_lines()), "text/csv", "invoices.csv")
+
+
+@bp.route("/export.xlsx")
+@finance_or_lnd
+def export_xlsx():
+    return download(invoices_xlsx(_document_lines()), XLSX, "invoices.xlsx")
+
+
+def _document_lines() -> list[dict]:
+    """The lines of the invoices and credit notes issued in the filters' period, one a row."""
     form = _filters()
     invoices_query = sa.select(Invoice).order_by(Invoice.financial_year, Invoice.sequence)
     notes_query = sa.select(CreditNote).order_by(CreditNote.financial_year, CreditNote.sequence)
@@ -341,7 +316,7 @@ def export_csv():
                     amount_pence=-cl.amount_pence,
                 )
             )
-    return download(invoices_csv(rows), "text/csv", "invoices.csv")
+    return rows
 
 
 # A delegate's own charges ---------------------------------------------------------------------
@@ -357,3 +332,6 @@ def mine():
         .order_by(Charge.session_date.desc())
     ).all()
     return render_template("finance/mine.html", charges=rows)
+
+
+from lms.finance import place_fee_views  # noqa: E402, F401 - the place fees page, on this blueprint

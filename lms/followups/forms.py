@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired, Length, ValidationError
 
 from lms.core.forms import MultiCheckboxField, Optional, options, strip
 from lms.evaluations.models import Rating
-from lms.followups.models import Applied, Barrier
+from lms.followups.models import Applied, Barrier, PracticeChange
 from lms.followups.services import FollowUpAnswers
 
 
@@ -60,3 +60,22 @@ class FollowUpForm(FlaskForm):
                 getattr(self, name).errors = [*getattr(self, name).errors, "Choose one of the answers."]
                 valid = False
         return valid
+
+
+class ManagerCommentForm(FlaskForm):
+    change = RadioField(
+        "How much has their practice changed since the training?",
+        [InputRequired("Say how much their practice has changed.")],
+        choices=options(PracticeChange.choices()),
+        validate_choice=False,
+    )
+    comment = TextAreaField(
+        "What change have you seen in their practice?",
+        [Optional(), Length(max=5000)],
+        filters=[strip],
+        description="Leave out names or anything that identifies a child or family.",
+    )
+
+    def validate_change(self, field):
+        if field.data and field.data not in {member.value for member in PracticeChange}:
+            raise ValidationError("Choose one of the answers.")

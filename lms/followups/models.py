@@ -57,3 +57,42 @@ class FollowUp(db.Model):
 
     def is_open(self, now: datetime) -> bool:
         return self.submitted_at is None and self.closed_at is None and now < self.closes_at
+
+
+class PracticeChange(TitledEnum):
+    """How much the line manager has seen the delegate's practice change."""
+
+    NONE = ("none", "Not at all")
+    A_LITTLE = ("a_little", "A little")
+    NOTICEABLY = ("noticeably", "Noticeably")
+    A_GREAT_DEAL = ("a_great_deal", "A great deal")
+
+
+class ManagerComment(db.Model):
+    """The line manager's view of the change in practice, asked for once the delegate has answered
+    the follow-up (the third stage: delegate at the end, delegate at 6-8 weeks, manager).
+
+    The manager needs no account: the emailed link carries a secret whose SHA-256 alone is kept
+    here; answering, or the link's expiry, ends it."""
+
+    __tablename__ = "manager_comment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One invitation per follow-up, whatever runs twice.
+    follow_up_id: Mapped[int] = mapped_column(sa.ForeignKey("follow_up.id", ondelete="CASCADE"), unique=True)
+    manager_email: Mapped[str] = mapped_column(sa.String(254))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    change: Mapped[PracticeChange | None] = mapped_column(enum_column(PracticeChange))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+
+    follow_up: Mapped[FollowUp] = relationship(lazy="joined")
+
+    @property
+    def is_answered(self) -> bool:
+        return self.answered_at is not None
+
+    def can_answer(self, now: datetime) -> bool:
+        return self.answered_at is None and now < self.expires_at

@@ -21,6 +21,7 @@ from lms.core.errors import DomainError, PermissionDenied
 from lms.courses.models import CourseSession, SessionStatus
 from lms.evaluations.models import Rating
 from lms.extensions import db
+from lms.followups.manager_comments import invite_manager
 from lms.followups.models import Applied, Barrier, FollowUp
 from lms.messages.services import queue_message, session_subject
 
@@ -171,3 +172,5 @@ def submit_follow_up(follow_up: FollowUp, answers: FollowUpAnswers, *, by: User,
     follow_up.submitted_at = now
     db.session.flush()
     log_action("lms.followup.submitted", subject=follow_up, actor=by, now=now)
+    # The third stage: the line manager is asked what change they have seen.
+    invite_manager(follow_up, now=now)

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from lms.accounts.contacts import add_training_contact, named_organisation_ids
 from lms.accounts.models import Agency, Role, User
 from lms.accounts.services import (
     PersonDetails,
@@ -108,6 +109,7 @@ def _import_person(
     details = _details(cells, person, email)
     if person is None:
         created, message = create_person(details, roles or {Role.PRACTITIONER}, by=by, now=now)
+        _follow_own_organisation(created, roles, by=by, now=now)
         report.count("created")
         if invitations:
             report.count("invitations")
@@ -116,15 +118,27 @@ def _import_person(
         return
     everything = person.roles | roles
     if _snapshot(person) == _wanted(details, everything):
-        report.count("unchanged")
+        report.count("updated" if _follow_own_organisation(person, roles, by=by, now=now) else "unchanged")
         return
     if changed_only(
         lambda: _snapshot(person),
         lambda: update_person(person, details, everything, person.is_enabled, by=by, now=now),
     ):
+        _follow_own_organisation(person, roles, by=by, now=now)
         report.count("updated")
     else:
-        report.count("unchanged")
+        report.count("updated" if _follow_own_organisation(person, roles, by=by, now=now) else "unchanged")
+
+
+def _follow_own_organisation(person: User, roles: set[Role], *, by: User | None, now: datetime) -> bool:
+    """"Training contact" in the roles column makes the person a training contact for the
+    organisation they work for (other organisations are added on the organisation's page)."""
+    if Role.TRAINING_CONTACT not in roles or person.agency is None:
+        return False
+    if person.agency_id in named_organisation_ids(person):
+        return False
+    add_training_contact(person.agency, person, by=by, now=now)
+    return True
 
 
 def _hold_back(message: OutboxMessage) -> None:

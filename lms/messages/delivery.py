@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from lms.core.clock import now as clock_now
 from lms.core.db import write_intent
 from lms.extensions import db
+from lms.messages.documents import render_document
 from lms.messages.html import html_body
 from lms.messages.models import OutboxMessage
 from lms.messages.services import site_domain
@@ -63,7 +64,10 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
         text = base64.b64decode(attachment["content_b64"]).decode()
         email.add_alternative(text, subtype="calendar", params={"method": attachment["method"]})
     for attachment in attachments:
-        data = base64.b64decode(attachment["content_b64"])
+        if "document" in attachment:
+            data = render_document(attachment["document"], attachment["id"])
+        else:
+            data = base64.b64decode(attachment["content_b64"])
         if attachment in invitations:
             email.add_attachment(
                 data.decode(),
@@ -171,7 +175,15 @@ def _claim_batch(now: datetime, ids: list[int] | None, sender: str) -> list[tupl
         claimed = []
         for message in messages:
             message.next_attempt_at = now + CLAIM_LEASE
-            claimed.append((message.id, build_email(message, sender)))
+            try:
+                email = build_email(message, sender)
+            except Exception as error:  # noqa: BLE001 - one message that cannot be built stops no other
+                log.exception("Message %s cannot be built; giving up on it", message.id)
+                message.attempts += 1
+                message.failed_at = now
+                message.last_error = f"{type(error).__name__}: {error}"[:2000]
+                continue
+            claimed.append((message.id, email))
         db.session.commit()
     return claimed
 

@@ -84,27 +84,50 @@ def queue_message(
     The text is the message: delivery sends it as the plain part and sets the same words out as
     the HTML part (lms/messages/html.py), so the two cannot say different things.
     """
+    message = OutboxMessage(
+        **_row(kind, to, subject, template, now, user, attachments, context), dedupe_key=dedupe_key
+    )
+    db.session.add(message)
+    return message
+
+
+def queue_messages(kind: str, messages: list[dict[str, Any]], *, template: str, now: datetime) -> int:
+    """Many messages of one kind written in one statement, however many there are (an invoice run's).
+
+    Each item gives `to`, `subject`, optionally `user` and `attachments`, and the rest is the
+    template's context. Returns how many were queued."""
+    rows = []
+    for item in messages:
+        context = dict(item)
+        to, subject = context.pop("to"), context.pop("subject")
+        user, attachments = context.pop("user", None), context.pop("attachments", None)
+        rows.append(_row(kind, to, subject, template, now, user, attachments, context) | {"dedupe_key": None})
+    if rows:
+        db.session.execute(sa.insert(OutboxMessage.__table__), rows)
+        db.session.info["outbox_written"] = True  # wakes the dispatcher on commit, as an added message does
+    return len(rows)
+
+
+def _row(kind, to, subject, template, now, user, attachments, context) -> dict[str, Any]:
     body = render_template(
         f"messages/{template}",
         config=current_app.config,
         link=absolute_url,
         recipient=user,
+        now=now,
         **context,
     )
-    message = OutboxMessage(
-        kind=kind,
-        recipient=to,
-        user_id=user.id if user is not None else None,
-        subject=shorten(subject, MAX_SUBJECT),
-        body=body,
-        attachments=attachments or [],
-        dedupe_key=dedupe_key,
-        created_at=now,
-        next_attempt_at=now,
-        attempts=0,
-    )
-    db.session.add(message)
-    return message
+    return {
+        "kind": kind,
+        "recipient": to,
+        "user_id": user.id if user is not None else None,
+        "subject": shorten(subject, MAX_SUBJECT),
+        "body": body,
+        "attachments": attachments or [],
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+    }
 
 
 # Calendar feeds -------------------------------------------------------------------------------

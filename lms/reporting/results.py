@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from lms.bookings.models import Attendance, Booking
+from lms.bookings.models import Attendance, Booking, BookingStatus
 from lms.core.formatting import (
     NOTHING,
     format_money,
@@ -26,7 +26,7 @@ from lms.courses.models import Course, CourseSession, DeliveryMode, SessionStatu
 from lms.evaluations.models import Answer, Evaluation, Question, QuestionKind, Rating
 from lms.extensions import db
 from lms.finance.models import Budget, Charge, ChargeStatus, InvoiceLine
-from lms.followups.models import Barrier, FollowUp
+from lms.followups.models import Barrier, FollowUp, ManagerComment, PracticeChange
 from lms.reporting.utilisation import Dimension, utilisation
 
 RATINGS = [r.score for r in Rating]
@@ -142,6 +142,14 @@ def evaluation_results(start: date, end: date, *, course_id: int | None = None) 
     return list(courses.values())
 
 
+@dataclass(frozen=True)
+class ManagerView:
+    course: str
+    delegate_example: str | None  # what the delegate said changed in their practice
+    change: str  # how much the manager has seen it change
+    comment: str | None
+
+
 @dataclass
 class FollowUpResults:
     invited: int
@@ -152,10 +160,20 @@ class FollowUpResults:
     confidence_now: float | None
     confidence_at_evaluation: float | None
     examples: list[str]
+    # The line managers' view, asked for once a delegate has answered (the third stage).
+    managers_invited: int = 0
+    managers_answered: int = 0
+    manager_change: list[tuple[str, int]] = field(default_factory=list)  # on the scale, in order
+    # Each manager's answer beside the delegate's own, without names.
+    side_by_side: list[ManagerView] = field(default_factory=list)
 
     @property
     def response_rate(self) -> float | None:
         return self.answered / self.invited if self.invited else None
+
+    @property
+    def manager_response_rate(self) -> float | None:
+        return self.managers_answered / self.managers_invited if self.managers_invited else None
 
 
 def follow_up_results(start: date, end: date) -> FollowUpResults:
@@ -178,6 +196,9 @@ def follow_up_results(start: date, end: date) -> FollowUpResults:
             .where(Evaluation.booking_id.in_(booking_ids), Question.key == "confidence")
         )
     confidences = [f.confidence for f in answered if f.confidence]
+    managers = _manager_comments([f.id for f in answered])
+    given = [m for m in managers if m.answered_at is not None]
+    by_follow_up = {f.id: f for f in answered}
     return FollowUpResults(
         invited=len(rows),
         answered=len(answered),
@@ -187,6 +208,30 @@ def follow_up_results(start: date, end: date) -> FollowUpResults:
         confidence_now=sum(confidences) / len(confidences) if confidences else None,
         confidence_at_evaluation=float(at_evaluation) if at_evaluation is not None else None,
         examples=[f.example for f in answered if f.example],
+        managers_invited=len(managers),
+        managers_answered=len(given),
+        manager_change=[(c.title, sum(1 for m in given if m.change is c)) for c in PracticeChange],
+        side_by_side=[
+            ManagerView(
+                by_follow_up[m.follow_up_id].booking.session.course.title,
+                by_follow_up[m.follow_up_id].example,
+                m.change.title if m.change else NOTHING,
+                m.comment,
+            )
+            for m in given
+        ],
+    )
+
+
+def _manager_comments(follow_up_ids: list[int]) -> list[ManagerComment]:
+    if not follow_up_ids:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(ManagerComment)
+            .where(ManagerComment.follow_up_id.in_(follow_up_ids))
+            .order_by(ManagerComment.answered_at, ManagerComment.id)
+        )
     )
 
 
@@ -276,7 +321,8 @@ class AnnualSummary:
     modules: int
     topics: int
     places: int
-    attended: int
+    attended: int  # attendances, in full or in part: one for each place used
+    people: int  # different people among them
     utilisation: float | None
     previous_utilisation: float | None
     elearning_completions: int
@@ -323,6 +369,15 @@ def annual_summary(
             Booking.attendance == Attendance.ATTENDED,
         )
     )
+    people = db.session.scalar(
+        sa.select(sa.func.count(sa.distinct(Booking.user_id)))
+        .join(CourseSession, CourseSession.id == Booking.session_id)
+        .where(
+            ran,
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.attendance.in_((Attendance.ATTENDED, Attendance.PARTIAL)),
+        )
+    )
     evaluations = evaluation_results(start, end)
     now_questions = [q for r in evaluations for q in r.questions if "subject now" in q.text.lower()]
     answered = sum(q.total for q in now_questions)
@@ -335,6 +390,7 @@ def annual_summary(
         topics=topics,
         places=this.total.places,
         attended=this.total.attended_total,
+        people=people,
         utilisation=this.total.utilisation,
         previous_utilisation=last.utilisation,
         elearning_completions=elearning,
@@ -363,7 +419,8 @@ def summary_statements(summary: AnnualSummary) -> list[str]:
     lines = [
         ran + (f" ({format_number(summary.cancelled)} cancelled)." if summary.cancelled else "."),
         f"{plural(summary.places, 'place')} {plural_word(summary.places, 'was', 'were')} offered and "
-        f"{plural(summary.attended, 'delegate')} attended: "
+        f"{plural(summary.attended, 'attendance')} recorded, in full or in part, "
+        f"by {plural(summary.people, 'person', 'people')}: "
         f"{format_percent(summary.utilisation)} utilisation{change}.",
     ]
     if summary.elearning_completions:
@@ -377,10 +434,15 @@ def summary_statements(summary: AnnualSummary) -> list[str]:
             f"{format_percent(summary.understanding_high_share)} rated their understanding now "
             "High or Very high."
         )
-    lines.append(
-        f"Non-attendance charges of {format_money(summary.charges.invoiced)} were invoiced "
-        f"({format_money(summary.charges.waived)} waived)."
-    )
+    charges = summary.charges
+    if charges.raised:
+        lines.append(
+            f"Charges of {format_money(charges.raised)} were raised for no-shows, late cancellations "
+            f"and place fees: {format_money(charges.invoiced)} invoiced, "
+            f"{format_money(charges.waived)} waived."
+        )
+    else:
+        lines.append("No charges were raised for no-shows or late cancellations.")
     if summary.budget.allocated is not None:
         lines.append(
             f"Of a training budget of {format_money(summary.budget.allocated)}, "
@@ -398,12 +460,19 @@ def summary_figures(summary: AnnualSummary) -> list[tuple[str, str]]:
         ("Modules", format_number(summary.modules)),
         ("Topics", format_number(summary.topics)),
         ("Places offered", format_number(summary.places)),
-        ("Delegates attended", format_number(summary.attended)),
+        ("Attendances (in full or in part)", format_number(summary.attended)),
+        ("People who attended", format_number(summary.people)),
         ("Utilisation", format_percent(summary.utilisation)),
         ("Utilisation the year before", format_percent(summary.previous_utilisation)),
-        ("eLearning completions", format_number(summary.elearning_completions)),
+        *(
+            [("eLearning completions", format_number(summary.elearning_completions))]
+            if summary.elearning_completions
+            else []
+        ),
         ("Evaluations", format_number(summary.evaluations)),
-        ("Non-attendance invoiced", format_money(summary.charges.invoiced)),
+        ("Charges raised", format_money(summary.charges.raised)),
+        ("Charges invoiced", format_money(summary.charges.invoiced)),
+        ("Charges waived", format_money(summary.charges.waived)),
         ("Budget allocated", format_money(budget.allocated) if budget.allocated is not None else "Not set"),
         ("Spent", format_money(budget.spent)),
         ("Cost per attended place", format_money(budget.per_place_attended) or NOTHING),

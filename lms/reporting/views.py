@@ -106,26 +106,30 @@ def utilisation_export(fmt: str):
         "Sessions",
         "Places offered",
         "Booked",
-        "Attended",
-        "Partially attended",
+        "Attendances",
+        "Attended in full",
+        "Attended in part",
         "No-shows",
         "Late cancellations",
         "On-time cancellations",
         "Waiting-list demand",
         "Utilisation %",
-        "Previous year attended",
+        "Previous year attendances",
         "Previous year utilisation %",
     ]
     rows = []
     for row in [*current.rows, current.total]:
         last = before.get(row.key) if row is not current.total else previous.total
         has_places = dimension.offers_places or row is current.total
+        # In a spreadsheet a month is a date (its first day), so it sorts and filters as one.
+        as_month = fmt == "xlsx" and dimension is Dimension.MONTH and row is not current.total
         rows.append(
             [
-                row.label,
+                _first_day(row.key) if as_month else row.label,
                 row.sessions if has_places else "",
                 row.places if has_places else "",
                 row.booked,
+                row.attended_total,
                 row.attended,
                 row.partial,
                 row.no_shows,
@@ -145,6 +149,11 @@ def utilisation_export(fmt: str):
         rows,
         heading=f"Utilisation by {dimension.title.lower()}, {label}",
     )
+
+
+def _first_day(month_key: str) -> date:
+    year, month = month_key.split("-")
+    return date(int(year), int(month), 1)
 
 
 def _percent(value: float | None) -> float | str:
@@ -287,7 +296,24 @@ def follow_ups_export(fmt: str):
     rows += [[f"Applied the learning: {k}", v] for k, v in results.applied.most_common()]
     rows += [[f"Barrier: {k}", v] for k, v in results.barriers.most_common()]
     rows += [[f"Better multi-agency working: {k}", v] for k, v in results.multi_agency.most_common()]
+    rows += [["Managers asked", results.managers_invited], ["Managers answered", results.managers_answered]]
+    if results.managers_answered:
+        rows += [[f"Change seen by the manager: {k}", v] for k, v in results.manager_change]
     return table_response(fmt, f"follow-ups-{_slug(label)}", "Follow-ups", ["Measure", "Count"], rows)
+
+
+@bp.route("/follow-up-managers.<any(csv, xlsx):fmt>")
+@roles_required(Role.LND_ADMIN)
+def manager_views_export(fmt: str):
+    """Line managers' answers beside their delegates' own, without names."""
+    form = _report_form()
+    _, start, end, label, _ = _year_and_period(form)
+    header = ["Course", "Change in practice (delegate)", "Change seen (manager)", "Manager's comment"]
+    rows = [
+        [view.course, view.delegate_example or "", view.change, view.comment or ""]
+        for view in follow_up_results(start, end).side_by_side
+    ]
+    return table_response(fmt, f"follow-up-managers-{_slug(label)}", "Managers", header, rows)
 
 
 @bp.route("/budget.<any(csv, xlsx):fmt>")

@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+from flask import current_app
 
 from lms.bookings.services import book_place, cancel_booking
 from lms.extensions import db
@@ -59,6 +60,18 @@ def after_the_start():
     return book_place(session, person, by=person, now=NOW - timedelta(days=20))
 
 
+def awaiting_approval():
+    config = current_app.config
+    before, config["BOOKING_APPROVAL"] = config["BOOKING_APPROVAL"], "all"
+    try:
+        person = create_user()
+        booking = book_place(create_session(starts_at=NOW + timedelta(days=30)), person, by=person, now=NOW)
+    finally:
+        config["BOOKING_APPROVAL"] = before
+    assert booking.is_awaiting_approval
+    return booking
+
+
 def cancelled():
     booking = confirmed_in_good_time()
     cancel_booking(booking, by=booking.user, now=NOW)
@@ -72,6 +85,7 @@ STATES = [
     waiting,
     waiting_inside_the_notice_period,
     after_the_start,
+    awaiting_approval,
     cancelled,
 ]
 
@@ -99,7 +113,7 @@ def test_every_page_about_a_booking_offers_and_says_the_same(client, state):
     session_page = client.get(f"/sessions/{booking.session_id}").get_data(as_text=True)
     mine = client.get("/bookings").get_data(as_text=True)
     cancel_page = client.get(f"/bookings/{booking.id}/cancel").get_data(as_text=True)
-    button = r"<button[^>]*>\s*(Cancel my place|Leave the waiting list)\s*</button>"
+    button = r"<button[^>]*>\s*(Cancel my place|Leave the waiting list|Withdraw my booking)\s*</button>"
     cancel_button = re.search(button, cancel_page)
 
     may_cancel = booking.can_cancel(booking.user, NOW)

@@ -1,4 +1,4 @@
-"""Finance in real Chromium: preview an invoice run, confirm it, download an invoice."""
+"""Finance in real Chromium: preview an invoice run, confirm it, download an invoice, record payments."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from lms.bookings.models import Attendance
 from lms.bookings.services import book_place, close_register, mark_attendance
 from lms.extensions import db
 from tests.browser.pages import (
+    fill_in,
     flash_message,
     page_loads,
     page_text,
@@ -100,3 +101,20 @@ def test_finance_previews_confirms_a_run_and_downloads_an_invoice(browser, live_
     ):
         assert expected in text, expected
     assert "Jo Absent" not in text
+
+    # A part payment, then the rest: the form offers today and the balance.
+    assert "No payments recorded." in page_text(browser)
+    fill_in(browser, "Amount (£)", "20.00")
+    fill_in(browser, "Reference", "BACS 0001")
+    with page_loads(browser):
+        press(browser, "Record payment")
+    assert "Payment of £20.00 recorded against INV2627-0002; £30.00 is left to pay." in flash_message(browser)
+    assert "BACS 0001" in page_text(browser)
+    with page_loads(browser):
+        press(browser, "Record payment")
+    assert "it is paid in full" in flash_message(browser)
+    assert "Record a payment" not in page_text(browser)
+
+    visit(browser, live_server, "/finance/")
+    aged = browser.find_element(By.XPATH, "//table[caption[contains(., 'Balances owed')]]").text
+    assert "Birmingham City Council" in aged and "West Midlands Police" not in aged

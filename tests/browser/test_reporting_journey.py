@@ -76,11 +76,11 @@ def test_l_and_d_see_utilisation_by_agency_for_a_period_and_download_it(browser,
         press(browser, "Show")
     text = page_text(browser)
     assert "Utilisation, 1 April 2026 to 30 April 2026" in text
-    assert "40\nplaces offered" in text and "28\nattended" in text and "70%" in text
+    assert "40\nplaces offered" in text and "28\nattendances" in text and "70%" in text
     assert browser.find_element(By.CSS_SELECTOR, "svg[role=img]").is_displayed()
     assert "Attendance by organisation" in text
     save_full_page_screenshot(browser, "utilisation-by-agency")
     browser.find_element(By.LINK_TEXT, "Download this table as CSV").click()
     rows = list(csv.DictReader(io.StringIO(downloaded(browser, ".csv"))))
-    by_agency = {row["Organisation"]: int(row["Attended"]) for row in rows}
+    by_agency = {row["Organisation"]: int(row["Attendances"]) for row in rows}
     assert by_agency == {"West Midlands Police": 18, "Birmingham City Council": 10, "Total": 28}

@@ -109,14 +109,14 @@ def test_the_utilisation_report_gives_past_attendance_as_last_years_figures(by, 
     run(ATTENDANCE, "attendance.csv", by=by)
     sign_in(client, by)
     page = client.get("/reports/utilisation?by=course").get_data(as_text=True)
-    assert "Attended last year" in page
+    assert "Attendances last year" in page
     table = list(
         csv.reader(io.StringIO(client.get("/reports/utilisation.csv?by=course").get_data(as_text=True)))
     )
-    header, total = next(r for r in table if "Previous year attended" in r), table[-1]
+    header, total = next(r for r in table if "Previous year attendances" in r), table[-1]
     assert total[0] == "Total"
     last_year = dict(zip(header, total, strict=True))
-    assert last_year["Previous year attended"] == "3"  # two attended and one partly, of 4 places
+    assert last_year["Previous year attendances"] == "3"  # two attended and one partly, of 4 places
     assert float(last_year["Previous year utilisation %"]) == 75.0
 
 

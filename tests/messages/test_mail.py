@@ -23,9 +23,11 @@ from lms.bookings.services import (
     substitute_booking,
 )
 from lms.courses.services import SessionDetails
+from lms.evaluations.models import Rating
 from lms.evaluations.services import remind_evaluations
 from lms.extensions import db
-from lms.followups.services import invite_due, remind_due
+from lms.followups.models import Applied, FollowUp
+from lms.followups.services import FollowUpAnswers, invite_due, remind_due, submit_follow_up
 from lms.messages.delivery import deliver_pending
 from lms.messages.html import text_to_html
 from lms.messages.models import OutboxMessage
@@ -58,6 +60,9 @@ EVERY_KIND = {
     "charge.raised",
     "followup.invitation",
     "followup.reminder",
+    "followup.manager_invitation",
+    "manager.booking_confirmed",
+    "manager.charge_raised",
 }
 
 
@@ -102,6 +107,12 @@ def after_a_session(course, admin):
     remind_evaluations(session.ends_at + timedelta(days=7, hours=1))
     invite_due(session.ends_at + timedelta(days=42, hours=1))
     remind_due(session.ends_at + timedelta(days=49, hours=1))
+    # The delegate answers, so their line manager is asked for a comment.
+    follow_up = db.session.scalar(sa.select(FollowUp).where(FollowUp.booking_id == came.id))
+    answers = FollowUpAnswers(
+        applied=Applied.NO, example="", confidence=Rating.MEDIUM, multi_agency=Applied.NO
+    )
+    submit_follow_up(follow_up, answers, by=came.user, now=session.ends_at + timedelta(days=50))
 
 
 def accounts(admin):
@@ -110,7 +121,8 @@ def accounts(admin):
     create_person(details, {Role.TRAINER}, by=admin, now=NOW)
 
 
-def test_every_kind_of_message_is_text_and_html_with_full_headers(app, app_context, mailbox):
+def test_every_kind_of_message_is_text_and_html_with_full_headers(app, app_context, mailbox, monkeypatch):
+    monkeypatch.setitem(app.config, "COPY_MANAGER_ON_CONFIRMATION", True)  # the manager's copy, too
     course = create_course(LONG_TITLE)
     assert len(course.title) == 125
     admin = create_user(roles=(Role.LND_ADMIN,))
