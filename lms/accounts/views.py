@@ -29,6 +29,7 @@ from lms.accounts.services import (
     user_for_registration_token,
     user_for_reset_token,
 )
+from lms.accounts.subject_access import subject_access_zip
 from lms.core.access import (
     FRESH_FACTOR_ROUTES,
     PERSONAL_DATA_EXPORTS,
@@ -39,7 +40,7 @@ from lms.core.access import (
 )
 from lms.core.clock import now
 from lms.core.forms import ButtonForm
-from lms.core.web import domain_errors, get_or_404, render_form, safe_next_url, show_error
+from lms.core.web import domain_errors, download, get_or_404, render_form, safe_next_url, show_error
 from lms.extensions import limiter
 
 bp = Blueprint("auth", __name__)
@@ -306,6 +307,14 @@ def reset_password_page(token: str):
 
 
 # One's own account ----------------------------------------------------------------------------
+
+
+@bp.route("/account/my-data.zip")
+@signed_in
+def my_data():
+    """Everything held about the person signed in (their right of access)."""
+    data = subject_access_zip(current_user, partnership=current_app.config["PARTNERSHIP_NAME"], now=now())
+    return download(data, "application/zip", "my-training-data.zip")
 
 
 @bp.route("/account", methods=["GET", "POST"])

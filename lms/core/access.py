@@ -24,6 +24,7 @@ FRESH_FACTOR_ROUTES: dict[str, frozenset[str]] = {
     "finance.export_xlsx": frozenset({"GET"}),
     "contacts.records_as_csv": frozenset({"GET"}),  # an organisation's staff's training records
     "contacts.records_as_xlsx": frozenset({"GET"}),
+    "auth.my_data": frozenset({"GET"}),  # everything held about oneself
 }
 # Downloads of personal data, written to the security events as they are sent.
 PERSONAL_DATA_EXPORTS: dict[str, str] = {
@@ -31,6 +32,7 @@ PERSONAL_DATA_EXPORTS: dict[str, str] = {
     "finance.export_xlsx": "Invoices and credit notes (XLSX), with delegates' names",
     "contacts.records_as_csv": "Training records of an organisation's staff (CSV)",
     "contacts.records_as_xlsx": "Training records of an organisation's staff (XLSX)",
+    "auth.my_data": "Everything held about oneself (ZIP)",
 }
 
 

@@ -49,7 +49,7 @@ NOT_PAGES = {
     "sso.callback",
     "sso.finish",
 }
-FILE_ENDINGS = (".pdf", ".csv", ".xlsx", ".ics", ".css", ".<any(csv, xlsx):fmt>")
+FILE_ENDINGS = (".pdf", ".csv", ".xlsx", ".ics", ".css", ".zip", ".<any(csv, xlsx):fmt>")
 EMAILED_LINKS = {
     "approvals.decide",
     "approvals.decided",
