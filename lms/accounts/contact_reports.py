@@ -9,9 +9,7 @@ organisation they left keeps the record of what it paid for.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -20,7 +18,6 @@ from sqlalchemy.orm import joinedload
 
 from lms.accounts.models import User
 from lms.bookings.models import Attendance, Booking, BookingStatus
-from lms.core.formatting import spreadsheet_safe
 from lms.core.timezones import london_date
 from lms.courses.models import CourseSession
 from lms.extensions import db
@@ -211,10 +208,8 @@ RECORD_HEADER = (
     "CPD hours",
     "Attendance",
 )
-# Column widths in characters, for the spreadsheet.
+# Least column widths in characters, for the spreadsheet.
 RECORD_WIDTHS = (18, 16, 30, 24, 30, 44, 14, 14, 10, 20)
-DATE_COLUMN = RECORD_HEADER.index("Session date")
-HOURS_COLUMN = RECORD_HEADER.index("CPD hours")
 
 
 def training_records(agency_ids: Collection[int]) -> list[tuple]:
@@ -252,45 +247,6 @@ def training_records(agency_ids: Collection[int]) -> list[tuple]:
             )
         )
     return rows
-
-
-def records_csv(rows: Sequence[Sequence]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(RECORD_HEADER)
-    for row in rows:
-        writer.writerow(
-            [value.isoformat() if isinstance(value, date) else spreadsheet_safe(value) for value in row]
-        )
-    return out.getvalue()
-
-
-def records_xlsx(rows: Sequence[Sequence], *, title: str = "Training records") -> bytes:
-    """A workbook a person can sort and filter straight away: bold header kept in view, filters on,
-    columns wide enough to read, dates as dates."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = title[:31]
-    sheet.append(list(RECORD_HEADER))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([spreadsheet_safe(value) for value in row])
-    last_row = sheet.max_row
-    for row_cells in sheet.iter_rows(min_row=2, max_row=last_row):
-        row_cells[DATE_COLUMN].number_format = "dd/mm/yyyy"
-        row_cells[HOURS_COLUMN].number_format = "0.0#"
-    for index, width in enumerate(RECORD_WIDTHS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(RECORD_HEADER))}{last_row}"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 # The monthly summary -------------------------------------------------------------------------------

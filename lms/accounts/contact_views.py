@@ -14,6 +14,8 @@ from flask_login import current_user
 from lms.accounts.contact_forms import ContactFilterForm, TrainingContactForm
 from lms.accounts.contact_reports import (
     BOOKING_VIEWS,
+    RECORD_HEADER,
+    RECORD_WIDTHS,
     bookings_query,
     charges_query,
     credit_note_in_scope,
@@ -21,8 +23,6 @@ from lms.accounts.contact_reports import (
     invoices_query,
     missed_query,
     overview,
-    records_csv,
-    records_xlsx,
     staff_summary,
     training_records,
 )
@@ -41,7 +41,7 @@ from lms.core.forms import ButtonForm
 from lms.core.timezones import london_date
 from lms.core.web import domain_errors, download, filters_from_query, get_or_404, page_number, query_args
 from lms.extensions import db
-from lms.reporting.export import XLSX
+from lms.reporting.export import table_response
 
 bp = Blueprint("contacts", __name__, url_prefix="/organisation")
 admin_bp = Blueprint("contact_admin", __name__, url_prefix="/admin/agencies")
@@ -151,14 +151,22 @@ def staff():
 @contact_only
 def records_as_csv():
     _, ids = _scope()
-    return download(records_csv(training_records(ids)), "text/csv", "training-records.csv")
+    return _records("csv", ids)
 
 
 @bp.route("/training-records.xlsx")
 @contact_only
 def records_as_xlsx():
     _, ids = _scope()
-    return download(records_xlsx(training_records(ids)), XLSX, "training-records.xlsx")
+    return _records("xlsx", ids)
+
+
+def _records(fmt: str, ids):
+    """The staff's training records, as a CSV or a spreadsheet."""
+    rows = training_records(ids)
+    return table_response(
+        fmt, "training-records", "Training records", RECORD_HEADER, rows, min_widths=RECORD_WIDTHS
+    )
 
 
 # L&D: naming an organisation's training contacts ------------------------------------------------

@@ -138,6 +138,21 @@ def all_training_contacts() -> list[User]:
 # Changes --------------------------------------------------------------------------------------
 
 
+def _give_roles(person: User, rows: list[UserRole], *, by: User, now: datetime) -> None:
+    """Change the person's roles to `rows`, written to the security events as every change of roles is."""
+    before = sorted(r.value for r in person.roles)
+    person.role_rows = rows
+    db.session.flush()
+    log_action(
+        "lms.security.roles_changed",
+        subject=person,
+        actor=by,
+        now=now,
+        before=before,
+        after=sorted(r.value for r in person.roles),
+    )
+
+
 def add_training_contact(agency: Agency, person: User, *, by: User, now: datetime) -> TrainingContact:
     """L&D names a person as a training contact for an organisation; they are given the role if
     they have not got it yet."""
@@ -160,16 +175,7 @@ def add_training_contact(agency: Agency, person: User, *, by: User, now: datetim
     )
     db.session.add(contact)
     if not person.has_role(Role.TRAINING_CONTACT):
-        before = sorted(r.value for r in person.roles)
-        person.role_rows.append(UserRole(role=Role.TRAINING_CONTACT))
-        log_action(
-            "lms.security.roles_changed",
-            subject=person,
-            actor=by,
-            now=now,
-            before=before,
-            after=sorted(r.value for r in person.roles),
-        )
+        _give_roles(person, [*person.role_rows, UserRole(role=Role.TRAINING_CONTACT)], by=by, now=now)
     db.session.flush()
     log_action(
         "lms.training_contact.added", subject=agency, actor=by, now=now, user_id=person.id, email=person.email
@@ -199,18 +205,6 @@ def remove_training_contact(agency: Agency, person: User, *, by: User, now: date
         email=person.email,
     )
     if not named_organisation_ids(person) and person.has_role(Role.TRAINING_CONTACT):
-        before = sorted(r.value for r in person.roles)
-        if len(before) > 1:
-            person.role_rows = [row for row in person.role_rows if row.role is not Role.TRAINING_CONTACT]
-        else:
-            # Everyone keeps at least one role: a contact with no other becomes a practitioner.
-            person.role_rows = [UserRole(role=Role.PRACTITIONER)]
-        db.session.flush()
-        log_action(
-            "lms.security.roles_changed",
-            subject=person,
-            actor=by,
-            now=now,
-            before=before,
-            after=sorted(r.value for r in person.roles),
-        )
+        others = [row for row in person.role_rows if row.role is not Role.TRAINING_CONTACT]
+        # Everyone keeps at least one role: a contact with no other becomes a practitioner.
+        _give_roles(person, others or [UserRole(role=Role.PRACTITIONER)], by=by, now=now)

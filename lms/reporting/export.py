@@ -25,10 +25,13 @@ def table_response(
     rows: list[Sequence],
     *,
     heading: str | None = None,
+    min_widths: Sequence[int] = (),
 ) -> Response:
-    """Download `rows` under `header` as `fmt` ("csv" or "xlsx"); a spreadsheet may carry a heading row."""
+    """Download `rows` under `header` as `fmt` ("csv" or "xlsx"); a spreadsheet may carry a heading row
+    and least column widths."""
     if fmt == "xlsx":
-        return download(workbook_bytes(title, header, rows, heading=heading), XLSX, f"{name}.xlsx")
+        data = workbook_bytes(title, header, rows, heading=heading, min_widths=min_widths)
+        return download(data, XLSX, f"{name}.xlsx")
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
@@ -40,9 +43,9 @@ def table_response(
 # columns wide enough to read, money as pounds, percentages and dates as such.
 MONEY_FORMAT = '"£"#,##0.00;-"£"#,##0.00'
 PERCENT_FORMAT = '0.0"%"'  # the values are already percentages (68.2), not shares (0.682)
-DATE_FORMAT = "d mmm yyyy"
+DATE_FORMAT = "dd/mm/yyyy"
 MONTH_FORMAT = "mmmm yyyy"  # a month is its first day, shown as "April 2026"
-DATETIME_FORMAT = "d mmm yyyy hh:mm"
+DATETIME_FORMAT = "dd/mm/yyyy hh:mm"
 MAX_WIDTH = 60
 
 
@@ -62,9 +65,15 @@ def number_format(column: str, value) -> str | None:
 
 
 def workbook_bytes(
-    title: str, header: Sequence[str], rows: list[Sequence], *, heading: str | None = None
+    title: str,
+    header: Sequence[str],
+    rows: list[Sequence],
+    *,
+    heading: str | None = None,
+    min_widths: Sequence[int] = (),
 ) -> bytes:
-    """One sheet: an optional heading row, then the header and rows, formatted to be read."""
+    """One sheet: an optional heading row, then the header and rows, formatted to be read. Columns
+    are as wide as what they hold, and at least `min_widths` (in characters) where given."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -79,7 +88,7 @@ def workbook_bytes(
     sheet.append(list(header))
     for cell in sheet[header_row]:
         cell.font = Font(bold=True)
-    widths = [len(str(column)) for column in header]
+    widths = [max([len(str(column)), *min_widths[index : index + 1]]) for index, column in enumerate(header)]
     for row in rows:
         values = [spreadsheet_safe(_naive(value)) for value in row]
         sheet.append(values)
