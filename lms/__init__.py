@@ -126,6 +126,7 @@ def _register_models() -> None:
     import lms.evaluations.models  # noqa: F401
     import lms.finance.models  # noqa: F401
     import lms.followups.models  # noqa: F401
+    import lms.integrations.models  # noqa: F401
     import lms.messages.models  # noqa: F401
 
 

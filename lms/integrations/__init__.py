@@ -1,0 +1,1 @@
+"""Other systems the partnership connects: the JSON API's tokens and webhook subscriptions."""
