@@ -29,6 +29,16 @@ SIGN_IN_LIMITS = (
     "SIGN_IN_CODE_LIMIT",
 )
 
+# How long each kind of personal record is kept (lms/privacy/retention.py); 0 keeps it for ever.
+RETENTION_SETTINGS = (
+    "RETENTION_ACCOUNT_YEARS",
+    "RETENTION_EVALUATION_TEXT_YEARS",
+    "RETENTION_FOLLOW_UP_YEARS",
+    "RETENTION_AUDIT_YEARS",
+    "RETENTION_SENT_MESSAGE_DAYS",
+    "RETENTION_FINANCE_YEARS",
+)
+
 
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -127,6 +137,9 @@ class Config:
         self.SIGN_IN_SLOWDOWN_MAX_SECONDS = env_int("SIGN_IN_SLOWDOWN_MAX_SECONDS", 60)
         self.SIGN_IN_KNOWN_ADDRESS_DAYS = env_int("SIGN_IN_KNOWN_ADDRESS_DAYS", 90)
         self.SIGN_IN_CODE_LIMIT = env_str("SIGN_IN_CODE_LIMIT", "5 per 15 minutes")
+        # The JSON API's calls: per token, and per address for calls without one (the catalogue).
+        self.API_TOKEN_RATE_LIMIT = env_str("API_TOKEN_RATE_LIMIT", "120 per minute;3000 per hour")
+        self.API_ANONYMOUS_RATE_LIMIT = env_str("API_ANONYMOUS_RATE_LIMIT", "60 per minute;1000 per hour")
         self.SIGN_IN_LINK_MAX_AGE_SECONDS = env_int("SIGN_IN_LINK_MAX_AGE_SECONDS", 15 * 60)
         self.PASSWORD_RESET_MAX_AGE_SECONDS = env_int("PASSWORD_RESET_MAX_AGE_SECONDS", 3600)
         self.INVITATION_MAX_AGE_SECONDS = env_int("INVITATION_MAX_AGE_SECONDS", 7 * 86400)
@@ -153,6 +166,15 @@ class Config:
         # The web process sends the outbox itself from a thread (the development server); in
         # production the scheduler sends it, woken within seconds.
         self.MAIL_DISPATCH_THREAD = env_bool("MAIL_DISPATCH_THREAD", self.ENV_NAME == "development")
+
+        # Webhooks: posted by the same dispatcher as the mail, never by a request.
+        self.WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+        self.WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
+        self.WEBHOOK_BATCH = env_int("WEBHOOK_BATCH", 20)
+        # http:// targets and internal addresses (loopback, private networks): off in production.
+        self.WEBHOOK_ALLOW_INSECURE_TARGETS = env_bool(
+            "WEBHOOK_ALLOW_INSECURE_TARGETS", self.ENV_NAME != "production"
+        )
 
         # The partnership
         self.PARTNERSHIP_NAME = env_str("PARTNERSHIP_NAME", DEMO_PARTNERSHIP_NAME).strip()
@@ -220,6 +242,17 @@ class Config:
         # Financial year start as MM-DD (1 April in England)
         self.FINANCIAL_YEAR_START = env_str("FINANCIAL_YEAR_START", "04-01")
 
+        # Personal data: how long each kind of record is kept (0 = for ever), applied by a daily sweep
+        self.RETENTION_ACCOUNT_YEARS = env_int("RETENTION_ACCOUNT_YEARS", 6)
+        self.RETENTION_EVALUATION_TEXT_YEARS = env_int("RETENTION_EVALUATION_TEXT_YEARS", 3)
+        self.RETENTION_FOLLOW_UP_YEARS = env_int("RETENTION_FOLLOW_UP_YEARS", 3)
+        self.RETENTION_AUDIT_YEARS = env_int("RETENTION_AUDIT_YEARS", 6)
+        self.RETENTION_SENT_MESSAGE_DAYS = env_int("RETENTION_SENT_MESSAGE_DAYS", 365)
+        self.RETENTION_FINANCE_YEARS = env_int("RETENTION_FINANCE_YEARS", 6)
+        self.RETENTION_BATCH = env_int("RETENTION_BATCH", 200)
+        # Whether checking an erased person's certificate still shows their name: hidden or kept
+        self.CERTIFICATE_NAME_AFTER_ERASURE = env_str("CERTIFICATE_NAME_AFTER_ERASURE", "hidden").strip()
+
         self.validate()
 
     def validate(self) -> None:
@@ -230,7 +263,7 @@ class Config:
         self.BRAND_COLOUR = checked_brand_colour(self.BRAND_COLOUR)
         if self.BRAND_LOGO:
             self.BRAND_LOGO = checked_logo(self.BRAND_LOGO)
-        for name in SIGN_IN_LIMITS:
+        for name in (*SIGN_IN_LIMITS, "API_TOKEN_RATE_LIMIT", "API_ANONYMOUS_RATE_LIMIT"):
             checked_rate_limit(name, getattr(self, name))
         if not 0 <= self.OVERBOOK_PERCENT <= 100:
             raise RuntimeError("OVERBOOK_PERCENT must be between 0 and 100")
@@ -250,6 +283,16 @@ class Config:
             raise RuntimeError("CONTACT_SUMMARY_DAY must be a day of the month from 1 to 28")
         if self.MAIL_BACKEND not in {"smtp", "log"}:
             raise RuntimeError("MAIL_BACKEND must be smtp or log")
+        if not (1 <= self.WEBHOOK_TIMEOUT_SECONDS <= 30 and 1 <= self.WEBHOOK_MAX_ATTEMPTS <= 50):
+            raise RuntimeError("WEBHOOK_TIMEOUT_SECONDS must be 1 to 30; WEBHOOK_MAX_ATTEMPTS 1 to 50")
+        if not 1 <= self.WEBHOOK_BATCH <= 500:
+            raise RuntimeError("WEBHOOK_BATCH must be between 1 and 500")
+        retention = [name for name in RETENTION_SETTINGS if not 0 <= getattr(self, name) <= 100_000]
+        if retention or not 1 <= self.RETENTION_BATCH <= 100_000:
+            named = ", ".join(retention) or "RETENTION_BATCH"
+            raise RuntimeError(f"{named} out of range: 0 to 100000 (the batch from 1)")
+        if self.CERTIFICATE_NAME_AFTER_ERASURE not in {"hidden", "kept"}:
+            raise RuntimeError("CERTIFICATE_NAME_AFTER_ERASURE must be hidden or kept")
         month, _, day = self.FINANCIAL_YEAR_START.partition("-")
         if not (month.isdigit() and day.isdigit() and 1 <= int(month) <= 12 and 1 <= int(day) <= 28):
             raise RuntimeError("FINANCIAL_YEAR_START must be MM-DD with a day from 01 to 28")

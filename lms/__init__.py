@@ -48,6 +48,7 @@ def create_app(config=None) -> Flask:
     _register_models()
     _register_errors(app)
     _register_blueprints(app)
+    _register_api(app)
     _register_templates(app)
     _register_hooks(app)
     _register_documents(app)
@@ -127,7 +128,10 @@ def _register_models() -> None:
     import lms.finance.models  # noqa: F401
     import lms.followups.models  # noqa: F401
     import lms.integrations.models  # noqa: F401
+    import lms.integrations.tokens  # noqa: F401
+    import lms.integrations.webhook_models  # noqa: F401
     import lms.messages.models  # noqa: F401
+    import lms.privacy.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -170,6 +174,9 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(contacts_bp)
     app.register_blueprint(contact_admin_bp)
+    from lms.privacy.views import bp as privacy_bp  # access and erasure requests, retention
+
+    app.register_blueprint(privacy_bp)
     from lms.accounts.domain_views import bp as domains_bp
     from lms.accounts.sso_views import bp as sso_bp  # single sign-on and email domains
 
@@ -178,6 +185,17 @@ def _register_blueprints(app: Flask) -> None:
     from lms.bookings.trainer_views import bp as trainer_tools_bp  # sign-in sheets, check-in, walk-ins
 
     app.register_blueprint(trainer_tools_bp)
+    from lms.integrations.webhook_views import bp as webhooks_bp  # integrations' webhooks
+
+    app.register_blueprint(webhooks_bp)
+
+
+def _register_api(app: Flask) -> None:
+    from lms.api import init_api  # the JSON API and its OpenAPI document
+    from lms.integrations.views import bp as integrations_bp  # integrations and API tokens
+
+    app.register_blueprint(integrations_bp)
+    init_api(app)
 
 
 def _register_templates(app: Flask) -> None:
@@ -219,7 +237,11 @@ def _register_templates(app: Flask) -> None:
 
 
 def _register_errors(app: Flask) -> None:
+    from lms.api.problems import is_api_request, problem_page
+
     def page(code: int, title: str, message: str):
+        if is_api_request():  # the JSON API answers every error as problem details
+            return problem_page(code, message)
         return render_template("errors/error.html", code=code, title=title, message=message), code
 
     @app.errorhandler(CSRFError)

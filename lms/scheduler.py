@@ -3,7 +3,8 @@
 Each job selects what is due now from the database and calls the same service the pages use,
 so a scheduler that was down catches up when it starts, and two running at once do no harm.
 The outbox has a thread of its own here (lms.messages.delivery.Dispatcher): it sends mail as soon
-as a commit anywhere wrote some (LISTEN/NOTIFY on PostgreSQL), and sweeps every few seconds.
+as a commit anywhere wrote some (LISTEN/NOTIFY on PostgreSQL), and sweeps every few seconds; each
+sweep then posts the webhook deliveries that are due.
 Never started by create_app or the web workers.
 """
 
@@ -43,6 +44,12 @@ def deliver_outbox(moment: datetime) -> int:
     from lms.messages.delivery import deliver_pending
 
     return deliver_pending(moment)
+
+
+def deliver_webhooks(moment: datetime) -> int:
+    from lms.integrations.webhook_delivery import deliver_webhooks as deliver
+
+    return deliver(moment)
 
 
 def forget_request_keys(moment: datetime) -> int:
@@ -96,6 +103,13 @@ def contact_summaries(moment: datetime) -> int:
     return send_contact_summaries(moment)
 
 
+def retention(moment: datetime) -> int:
+    """Personal data past its retention period is anonymised or deleted (RETENTION_* settings)."""
+    from lms.privacy.retention import sweep_retention
+
+    return sweep_retention(moment)
+
+
 OUTBOX_SECONDS = 5
 
 # (job, seconds between runs). The outbox goes last, so `--once` sends what the others wrote.
@@ -108,7 +122,9 @@ JOBS: list[tuple[Callable[[datetime], int], int]] = [
     (follow_ups, 60 * 60),
     (forget_request_keys, 60 * 60),
     (contact_summaries, 60 * 60),
+    (retention, 24 * 60 * 60),
     (deliver_outbox, OUTBOX_SECONDS),
+    (deliver_webhooks, OUTBOX_SECONDS),
 ]
 
 
@@ -139,8 +155,8 @@ class Scheduler(BlockingScheduler):
 def build_scheduler(app: Flask) -> Scheduler:
     scheduler = Scheduler(app)
     for job, seconds in JOBS:
-        if job is deliver_outbox:
-            continue  # the dispatcher's thread sweeps the outbox, and is woken at once
+        if job in (deliver_outbox, deliver_webhooks):
+            continue  # the dispatcher's thread sweeps the outbox and the webhooks, and is woken at once
         scheduler.add_job(
             run_job,
             IntervalTrigger(seconds=seconds),

@@ -18,6 +18,11 @@ from lms.courses.models import (
     Topic,
 )
 from lms.extensions import db
+from lms.integrations.services import create_integration, create_integration_token, create_personal_token
+from lms.integrations.tokens import Scope
+from lms.integrations.webhooks import create_subscription, send_test_event
+from lms.privacy.models import ReceivedHow, RequestKind
+from lms.privacy.requests import RequestDetails, log_data_request
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = hash_password(PASSWORD)
@@ -169,3 +174,31 @@ def create_session(
     db.session.add(session)
     db.session.flush()
     return session
+
+
+# Personal data and integrations -----------------------------------------------------------------
+
+
+def create_erasure_request(person: User, lnd: User):
+    """A letter asking for the colleague's data to be erased, due in a few days (on the dashboard)."""
+    received = NOW.date() - timedelta(days=27)
+    details = RequestDetails(RequestKind.ERASURE, person, received, ReceivedHow.LETTER, "Identity checked")
+    return log_data_request(details, by=lnd, now=NOW)
+
+
+def create_integration_with_tokens(agency, person: User, lnd: User):
+    """An organisation's HR system with a token, and a token of the practitioner's own."""
+    integration = create_integration(
+        "Police HR", description="HR", contact_email="hr@example.org", agency=agency, by=lnd, now=NOW
+    )
+    scopes = [Scope.STAFF_READ]
+    create_integration_token(integration, "Nightly import", scopes, expires_at=None, by=lnd, now=NOW)
+    create_personal_token(person, "My spreadsheet", [Scope.ME_READ], expires_at=None, now=NOW)
+    return integration
+
+
+def create_webhook(integration, lnd: User):
+    """The HR system's webhook for bookings, with a test event waiting to be sent."""
+    events = ["booking.confirmed", "attendance.recorded"]
+    webhook = create_subscription(integration, "https://hr.example.org/hooks", events, by=lnd, now=NOW)
+    return webhook, send_test_event(webhook, by=lnd, now=NOW)

@@ -35,8 +35,18 @@ from lms.finance.models import Charge, WaiverReason
 from lms.finance.services import issue_credit_note, mark_paid, run_invoicing, set_budget, waive_charge
 from lms.followups.models import FollowUp
 from lms.followups.services import invite_due
+from lms.integrations.tokens import ApiToken
 from tests.conftest import csrf_token, sign_in
-from tests.factories import NOW, create_agency, create_course, create_session, create_user
+from tests.factories import (
+    NOW,
+    create_agency,
+    create_course,
+    create_erasure_request,
+    create_integration_with_tokens,
+    create_session,
+    create_user,
+    create_webhook,
+)
 
 LMS_DIR = Path(__file__).resolve().parent.parent / "lms"
 
@@ -129,7 +139,7 @@ TEXTS = [
     "@cmd",
     "\t=1",
     "' OR 1=1 --",
-    "'; DROP TABLE \"user\"; --",
+    '\'; DROP TABLE "user"; --',
     "%",
     "_",
     "\\",
@@ -380,6 +390,9 @@ def build_world() -> World:
     )
     mark_paid(health_invoice, by=finance, now=NOW)
     set_budget(2026, 12_003_700, by=admin, now=NOW)
+    integration = create_integration_with_tokens(police, p["practitioner"], admin)
+    webhook, delivery = create_webhook(integration, admin)
+    data_request = create_erasure_request(p["colleague"], admin)
     db.session.flush()
 
     follow_ups = db.session.scalars(sa.select(FollowUp.id).order_by(FollowUp.id)).all()
@@ -400,6 +413,11 @@ def build_world() -> World:
             make_reset_token(p["trainer"], purpose="invitation"),
         ],
         "fmt": ["csv", "xlsx"],
+        "integration_id": [integration.id],
+        "token_id": db.session.scalars(sa.select(ApiToken.id).order_by(ApiToken.id)).all(),
+        "subscription_id": [webhook.id],
+        "delivery_id": [delivery.id],
+        "request_id": [data_request.id],
     }
     name_of = {user.id: name for name, user in people.items()}
     return World(

@@ -26,6 +26,9 @@ ADMIN_PAGES = [
     "/admin/programme/courses/new",
     "/admin/programme/sessions",
     "/admin/programme/sessions/new",
+    "/admin/data-requests",
+    "/admin/data-requests/new",
+    "/admin/data-retention",
 ]
 
 
@@ -71,6 +74,25 @@ def test_public_routes_are_only_the_ones_meant_to_be(app):
         "/sign-in/sso/finish",
         "/sign-out",
     ]
+
+
+def test_the_json_api_is_marked_as_such_and_opens_without_a_token_only_the_catalogue(app):
+    marks = {
+        rule.rule: getattr(app.view_functions[rule.endpoint], "access_rule", None)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    }
+    api = {path: mark for path, mark in marks.items() if isinstance(mark, tuple) and mark[0] == "api"}
+    assert set(api) == {path for path in marks if path.startswith("/api/")}
+    assert sorted(path for path, mark in api.items() if mark[1] is None) == [
+        "/api/v1/courses",
+        "/api/v1/courses/<id:course_id>",
+        "/api/v1/openapi.json",
+        "/api/v1/sessions",
+        "/api/v1/sessions/<id:session_id>",
+        "/api/v1/topics",
+    ]
+    assert {mark[1] for mark in api.values()} == {None, "me:read", "staff:read", "finance:read"}
 
 
 @pytest.mark.parametrize("path", [*ADMIN_PAGES, "/sessions/", "/dashboard", "/account"])

@@ -55,11 +55,16 @@ def followed_ids(user: User | None) -> set[int]:
     Empty for anyone who is not an enabled training contact."""
     if not is_training_contact(user):
         return set()
-    named = named_organisation_ids(user)
+    return organisations_covered(named_organisation_ids(user))
+
+
+def organisations_covered(named: set[int]) -> set[int]:
+    """What a contact named for these organisations follows: them, and those they pay for. Also what
+    an agency's integration sees (lms/api/staff.py)."""
     if not named:
         return set()
     children = db.session.scalars(sa.select(Agency.id).where(Agency.parent_id.in_(named)))
-    return named | set(children)
+    return set(named) | set(children)
 
 
 def follows(user: User | None, agency: Agency | int | None) -> bool:
@@ -70,17 +75,26 @@ def follows(user: User | None, agency: Agency | int | None) -> bool:
     agency_id = agency if isinstance(agency, int) else agency.id
     if agency_id is None:
         return False
-    parent_id = db.session.scalar(sa.select(Agency.parent_id).where(Agency.id == agency_id))
-    candidates = [agency_id] if parent_id is None else [agency_id, parent_id]
     return bool(
         db.session.scalar(
             sa.select(
                 sa.exists().where(
-                    TrainingContact.user_id == user.id, TrainingContact.agency_id.in_(candidates)
+                    TrainingContact.user_id == user.id,
+                    TrainingContact.agency_id.in_(organisations_covering(agency_id)),
                 )
             )
         )
     )
+
+
+def organisations_covering(agency_id: int | sa.ColumnElement) -> sa.Select:
+    """A query for the organisations whose contact follows this one's staff: the organisation
+    itself and the one that pays for it (its parent). For use inside other statements."""
+    own = sa.select(Agency.id.label("id")).where(Agency.id == agency_id)
+    payer = sa.select(Agency.parent_id.label("id")).where(
+        Agency.id == agency_id, Agency.parent_id.is_not(None)
+    )
+    return sa.union_all(own, payer)
 
 
 def organisations_followed_by(user: User | None) -> list[Agency]:

@@ -182,6 +182,8 @@ class User(UserMixin, db.Model):
     confirmation_pending: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When their personal data was erased (lms/privacy/erasure.py): "Former delegate #id" from then on.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     agency: Mapped[Agency | None] = relationship(back_populates="members")
     role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -236,7 +238,11 @@ class User(UserMixin, db.Model):
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
-        return self.is_enabled
+        return self.is_enabled and self.erased_at is None
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
 
 class SecondFactor(db.Model):

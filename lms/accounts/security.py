@@ -542,6 +542,20 @@ EVENT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "roles": ("Role changes", ("lms.security.roles_changed", "lms.user.made_administrator")),
     "export": ("Exports of personal data", ("lms.security.exported",)),
     "unlock": ("Unlocks", ("lms.security.unlocked",)),
+    "api": (
+        "API tokens and integrations",
+        (
+            "lms.security.api_token_created",
+            "lms.security.api_token_revoked",
+            "lms.integration.created",
+            "lms.integration.revoked",
+            "lms.integration.token_created",
+            "lms.integration.token_revoked",
+            "lms.webhook.created",
+            "lms.webhook.changed",
+            "lms.webhook.secret_rotated",
+        ),
+    ),
     "sign_out": ("Sign-ins ended", ("lms.security.sign_in_ended", "lms.security.signed_out_everywhere")),
     "account": (
         "Passwords, links and registrations",

@@ -54,6 +54,7 @@ from lms.core.permissions import require_role
 from lms.core.timezones import end_of_london_day, london_date, start_of_london_day
 from lms.courses.models import CourseSession
 from lms.extensions import db
+from lms.integrations.webhooks import emit
 from lms.messages.services import absolute_url, queue_message, session_subject
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{40,64}")
@@ -414,6 +415,7 @@ def approve_booking(
         by_email=approval.decided_by_email,
         outcome=booking.status.value,
     )
+    emit("booking.confirmed" if booking.is_confirmed else "booking.waitlisted", booking, now=now)
     if booking.is_confirmed:
         notify.booking_confirmed(booking, now=now)
     else:
@@ -445,6 +447,7 @@ def decline_booking(
         by_email=approval.decided_by_email,
         reason=reason,
     )
+    emit("booking.declined", booking, now=now)
     _tell_delegate("booking.declined", approval, "Booking not approved", "declined.txt", now=now)
     fill_from_waiting_list(session, now=now)
     return booking
@@ -472,6 +475,7 @@ def expire_approval(approval: ApprovalRequest, *, now: datetime) -> bool:
     _record(approval, ApprovalDecision.EXPIRED, by=None, by_email=None, reason=None, now=now)
     booking = _end(approval, CancellationReason.APPROVAL_EXPIRED, by=None, now=now)
     log_action("lms.booking.approval_expired", subject=booking, actor=None, now=now, session_id=session.id)
+    emit("booking.declined", booking, now=now)
     _tell_delegate(
         "booking.approval_expired", approval, "Booking not approved in time", "expired.txt", now=now
     )

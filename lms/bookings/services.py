@@ -38,6 +38,7 @@ from lms.evaluations.services import award_certificate, request_evaluation, requ
 from lms.extensions import db
 from lms.finance.models import ChargeReason
 from lms.finance.services import raise_charge, settle_register_charge
+from lms.integrations.webhooks import emit
 
 
 class BookingError(DomainError):
@@ -238,6 +239,7 @@ def book_place(
     booking = _new_booking(session, person, by=by, now=now)
     name = "lms.booking.confirmed" if booking.is_confirmed else "lms.booking.waitlisted"
     log_action(name, subject=booking, actor=by, now=now, session_id=session.id, user_id=person.id)
+    emit(name.removeprefix("lms."), booking, now=now)
     if booking.is_confirmed:
         notify.booking_confirmed(booking, now=now)
     else:
@@ -258,6 +260,7 @@ def fill_from_waiting_list(session: CourseSession, *, now: datetime) -> list[Boo
         booking.promoted_without_notice = is_promotion_without_notice(session, now)
         promoted.append(booking)
         log_action("lms.booking.promoted", subject=booking, actor=None, now=now, session_id=session.id)
+        emit("booking.promoted", booking, now=now)
         notify.place_confirmed_from_waiting_list(booking, now=now)
     db.session.flush()
     return promoted
@@ -289,6 +292,7 @@ def cancel_booking(booking: Booking, *, by: User, now: datetime) -> Booking:
     _cancel(booking, by=by, reason=CancellationReason.DELEGATE, late=late, now=now)
     db.session.flush()
     log_action("lms.booking.cancelled", subject=booking, actor=by, now=now, late=late)
+    emit("booking.cancelled", booking, now=now)
     notify.cancellation_confirmed(booking, now=now)
     if late:
         raise_charge(booking, ChargeReason.LATE_CANCELLATION, now=now)
@@ -348,6 +352,8 @@ def substitute_booking(booking: Booking, colleague: User, *, by: User, now: date
         to_user_id=colleague.id,
         new_booking_id=replacement.id,
     )
+    emit("booking.substituted", booking, now=now)
+    emit("booking.confirmed", replacement, now=now)
     notify.substitution(booking, replacement, now=now)
     return replacement
 
@@ -376,6 +382,7 @@ def remove_delegate(booking: Booking, *, by: User, now: datetime) -> Booking:
     _cancel(booking, by=by, reason=CancellationReason.REMOVED, late=False, now=now)
     db.session.flush()
     log_action("lms.booking.removed", subject=booking, actor=by, now=now)
+    emit("booking.cancelled", booking, now=now)
     notify.removed_by_admin(booking, now=now)
     if was_confirmed:
         fill_from_waiting_list(session, now=now)
@@ -495,6 +502,7 @@ def cancel_session(session: CourseSession, *, reason: str, by: User, now: dateti
         was_confirmed = booking.is_confirmed
         _cancel(booking, by=by, reason=CancellationReason.SESSION_CANCELLED, late=False, now=now)
         notify.session_cancelled(booking, was_confirmed=was_confirmed, now=now)
+    emit("booking.cancelled", *live, now=now)
     trainer_tools.trainer_told_of_cancellation(session, now=now)
     db.session.flush()
     return len(live)
@@ -540,6 +548,7 @@ def mark_attendance(booking: Booking, outcome: Attendance, *, by: User | None, n
         # A correction after closing: the charge follows the register, and anyone now marked as
         # attending is asked to evaluate too.
         settle_register_charge(booking, by=by, now=now)
+        emit("attendance.recorded", booking, now=now)
         if outcome is not Attendance.NO_SHOW:
             request_evaluation(booking, now=now)
             award_certificate(booking, now=now)
@@ -627,8 +636,10 @@ def close_register(session: CourseSession, *, by: User | None, now: datetime) ->
     # Everyone who attended is now asked to evaluate the session; no-shows are charged.
     request_evaluations(session, now=now)
     # No-shows are charged, and delegates of organisations that pay a fee per place (finance).
-    for booking in register_of(session):
+    register = register_of(session)
+    for booking in register:
         settle_register_charge(booking, by=by, now=now)
+    emit("attendance.recorded", *register, now=now)
 
 
 # Past attendance (history loaded at go-live) ----------------------------------------------------

@@ -25,6 +25,7 @@ FRESH_FACTOR_ROUTES: dict[str, frozenset[str]] = {
     "contacts.records_as_csv": frozenset({"GET"}),  # an organisation's staff's training records
     "contacts.records_as_xlsx": frozenset({"GET"}),
     "auth.my_data": frozenset({"GET"}),  # everything held about oneself
+    "privacy.request_zip": frozenset({"GET"}),  # everything held about someone who asked for it
 }
 # Downloads of personal data, written to the security events as they are sent.
 PERSONAL_DATA_EXPORTS: dict[str, str] = {
@@ -33,6 +34,7 @@ PERSONAL_DATA_EXPORTS: dict[str, str] = {
     "contacts.records_as_csv": "Training records of an organisation's staff (CSV)",
     "contacts.records_as_xlsx": "Training records of an organisation's staff (XLSX)",
     "auth.my_data": "Everything held about oneself (ZIP)",
+    "privacy.request_zip": "Everything held about a person, for their access request (ZIP)",
 }
 
 

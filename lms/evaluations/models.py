@@ -111,5 +111,15 @@ class Certificate(db.Model):
     # partnership's name and logo of the day it was issued. Loaded only when asked for. None for a
     # certificate issued before PDFs were kept, until `flask lms store-certificates` renders it.
     pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    # The holder's name as printed, kept when their data is erased and CERTIFICATE_NAME_AFTER_ERASURE
+    # is "kept"; with "hidden" it stays empty and checking the certificate shows no name.
+    kept_name: Mapped[str | None] = mapped_column(sa.String(200))
 
     booking: Mapped[Booking] = relationship()
+
+    @property
+    def holder_name(self) -> str | None:
+        """The name a check of the certificate shows: None once the holder's data was erased and
+        the name was not kept."""
+        person = self.booking.user
+        return self.kept_name if person.is_erased else person.full_name

@@ -29,6 +29,7 @@ from lms.evaluations.models import (
 )
 from lms.evaluations.pdf import CertificateData, render_certificate
 from lms.extensions import db
+from lms.integrations.webhooks import emit
 from lms.messages.services import absolute_url, queue_message, session_subject
 
 
@@ -327,6 +328,7 @@ def issue_certificate(booking: Booking, *, now: datetime) -> Certificate:
     db.session.add(certificate)
     db.session.flush()
     log_action("lms.certificate.issued", subject=certificate, actor=None, now=now, number=certificate.number)
+    emit("certificate.issued", certificate, now=now)
     return certificate
 
 

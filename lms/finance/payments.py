@@ -18,6 +18,7 @@ from lms.core.timezones import london_date
 from lms.extensions import db
 from lms.finance.models import Invoice, InvoiceStatus, Payment
 from lms.finance.services import FinanceError, lock_invoice
+from lms.integrations.webhooks import emit
 
 MAX_REFERENCE = 100
 
@@ -85,6 +86,7 @@ def settle_if_paid(invoice: Invoice, *, by: User | None, now: datetime) -> None:
         invoice.paid_at = now
         db.session.flush()
         log_action("lms.invoice.paid", subject=invoice, actor=by, now=now, paid_pence=invoice.paid_pence)
+        emit("invoice.paid", invoice, now=now)
 
 
 # Aged debt ------------------------------------------------------------------------------------

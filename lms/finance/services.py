@@ -37,6 +37,7 @@ from lms.finance.models import (
 )
 from lms.finance.paperwork import email_credit_note, email_invoices
 from lms.finance.vat import vat_on
+from lms.integrations.webhooks import emit
 from lms.messages.services import queue_message, session_subject
 
 
@@ -348,6 +349,7 @@ def run_invoicing(start: date, end: date, *, by: User, now: datetime) -> list[In
             number=invoice.number,
             total_pence=invoice.total_pence,
         )
+    emit("invoice.issued", *invoices, now=now)
     email_invoices(invoices, now=now)
     log_action(
         "lms.invoice.run",
@@ -530,6 +532,7 @@ def issue_credit_note(
         invoice=invoice.number,
         total_pence=note.total_pence,
     )
+    emit("credit_note.issued", note, now=now)
     from lms.finance.payments import settle_if_paid
 
     settle_if_paid(invoice, by=by, now=now)  # part paid, and the credit note covers the rest

@@ -365,17 +365,24 @@ class Dispatcher:
             self._close_listener()
 
     def sweep(self) -> int:
-        """Send what is due now; a failure is logged and tried again at the next sweep."""
+        """Send what is due now: the mail, then a bounded pass of webhook deliveries (so a slow
+        receiver never holds the mail up); a failure is logged and tried again at the next sweep."""
+        from lms.integrations.webhook_delivery import deliver_webhooks
+
+        sent = 0
         with self.app.app_context(), write_intent():
             try:
-                sent = deliver_pending(clock_now())
-                if sent:
-                    log.info("deliver_outbox: %s", sent)
+                senders = (("deliver_outbox", deliver_pending), ("deliver_webhooks", deliver_webhooks))
+                for name, send in senders:
+                    try:
+                        done = send(clock_now())
+                        if done:
+                            log.info("%s: %s", name, done)
+                        sent += done
+                    except Exception:
+                        log.exception("%s failed; trying again shortly", name)
+                        db.session.rollback()
                 return sent
-            except Exception:
-                log.exception("Sending the outbox failed; trying again shortly")
-                db.session.rollback()
-                return 0
             finally:
                 db.session.remove()
 

@@ -3,12 +3,13 @@
 - Organisations typed in by people and not yet mapped to one on the list.
 - Registers still open after their session ended, and whether they will close by themselves.
 - Sessions in the coming weeks that are under-filled, and waiting lists long enough for another date.
+- Requests about personal data (access, erasure) overdue or due within a week.
 - For finance: charges not yet invoiced, invoices unpaid and overdue, credit notes called for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -17,10 +18,13 @@ from lms.accounts.services import unmapped_organisations
 from lms.bookings.availability import place_counts
 from lms.bookings.models import ApprovalRequest, Approver, Booking, BookingStatus
 from lms.bookings.registers import closes_automatically_at
+from lms.core.timezones import london_date
 from lms.courses.models import CourseSession, SessionStatus
 from lms.extensions import db
 from lms.finance.models import Charge, ChargeStatus, Invoice, InvoiceStatus
 from lms.finance.services import charges_needing_credit
+from lms.privacy.models import DataRequest
+from lms.privacy.requests import requests_due
 
 UNDER_FILLED_WEEKS = 6  # how far ahead an under-filled session is worth a push
 UNDER_FILLED_SHARE = 0.5  # fewer places taken than this share of the places
@@ -57,11 +61,14 @@ class LndWork:
     open_registers: list[OpenRegister]
     under_filled: list[Filling]
     long_waits: list[Filling]
+    data_requests: list[DataRequest] = field(default_factory=list)  # overdue or due within a week
+    today: date | None = None
 
     @property
     def anything(self) -> bool:
         return bool(
-            self.lnd_approvals
+            self.data_requests
+            or self.lnd_approvals
             or self.manager_approvals
             or self.unmapped_names
             or self.open_registers
@@ -147,6 +154,8 @@ def lnd_work(now: datetime) -> LndWork:
         open_registers=open_registers(now),
         under_filled=under,
         long_waits=long,
+        data_requests=requests_due(london_date(now)),
+        today=london_date(now),
     )
 
 

@@ -29,7 +29,8 @@ def card_text(client, session) -> str:
 
 
 def test_the_card_says_how_many_places_are_left_without_the_overbooking_arithmetic(client):
-    session = create_session(places=20, overbook_percent=10)  # takes 22 bookings
+    # A title of its own: a numbered one ("Course #2422") could hold the very figures looked for.
+    session = create_session(course=create_course("Places Left"), places=20, overbook_percent=10)  # takes 22
     fill(session, 14)
     sign_in(client, create_user())
     card = card_text(client, session)
@@ -38,14 +39,14 @@ def test_the_card_says_how_many_places_are_left_without_the_overbooking_arithmet
 
 
 def test_a_nearly_full_session_says_only_a_few_are_left(client):
-    session = create_session(places=10, overbook_percent=0)
+    session = create_session(course=create_course("Nearly Full"), places=10, overbook_percent=0)
     fill(session, 8)
     sign_in(client, create_user())
     assert "Only 2 places left" in card_text(client, session)
 
 
 def test_a_full_session_says_which_number_you_would_be_on_the_waiting_list(client):
-    session = create_session(places=5, overbook_percent=0)
+    session = create_session(course=create_course("Quite Full"), places=5, overbook_percent=0)
     bookings = fill(session, 8)
     assert sum(booking.is_waiting for booking in bookings) == 3
     sign_in(client, create_user())

@@ -1,0 +1,21 @@
+"""A blueprint of the JSON API: its errors are problem details, its token's use is recorded after
+each answer, and it has no CSRF token to check (a cookie never authenticates it)."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from werkzeug.exceptions import HTTPException
+
+from lms.api.auth import stamp_after_request
+from lms.api.problems import http_problem
+from lms.extensions import csrf
+
+PREFIX = "/api/v1"
+
+
+def api_blueprint(name: str, description: str) -> Blueprint:
+    blueprint = Blueprint(name, __name__, url_prefix=PREFIX, description=description)
+    blueprint.register_error_handler(HTTPException, http_problem)
+    blueprint.after_request(stamp_after_request)
+    csrf.exempt(blueprint)
+    return blueprint
