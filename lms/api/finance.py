@@ -14,7 +14,7 @@ from lms.api.paging import paged
 from lms.core.errors import NotFound
 from lms.core.financial_year import financial_year_bounds
 from lms.extensions import db
-from lms.finance.models import Charge, ChargeStatus, Invoice, InvoiceStatus
+from lms.finance.models import Charge, Invoice
 from lms.integrations.tokens import Scope
 
 blp = api_blueprint("api_finance", "Invoices and charges (scope finance:read)")
@@ -65,12 +65,22 @@ def present_invoice(invoice: Invoice) -> dict:
     }
 
 
-def _year(args: dict, column):
+def _filtered(query: sa.Select, args: dict, *, day, status, agency_id) -> sa.Select:
+    """The query narrowed by the filters invoices and charges share: a financial year and a date
+    range on `day`, a status (of the enum `status` is a column of), and the organisation."""
     year = args.get("financial_year")
-    if year is None:
-        return sa.true()
-    start, end = financial_year_bounds(year, current_app.config["FINANCIAL_YEAR_START"])
-    return column.between(start, end)
+    if year is not None:
+        start, end = financial_year_bounds(year, current_app.config["FINANCIAL_YEAR_START"])
+        query = query.where(day.between(start, end))
+    if args.get("status"):
+        query = query.where(status == status.type.enum_class(args["status"]))
+    if args.get("from_"):
+        query = query.where(day >= args["from_"])
+    if args.get("to"):
+        query = query.where(day <= args["to"])
+    if args.get("organisation"):
+        query = query.where(agency_id == args["organisation"])
+    return query
 
 
 def _invoices() -> sa.Select:
@@ -86,19 +96,13 @@ def _invoices() -> sa.Select:
 @blp.response(200, schemas.page_of(schemas.Invoice, "InvoicePage"))
 def invoices(args):
     """Invoices, latest first, with their lines and what is still owed."""
-    query = (
-        _invoices()
-        .where(_year(args, Invoice.issued_on))
-        .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
+    query = _filtered(
+        _invoices().order_by(Invoice.issued_at.desc(), Invoice.id.desc()),
+        args,
+        day=Invoice.issued_on,
+        status=Invoice.status,
+        agency_id=Invoice.agency_id,
     )
-    if args.get("status"):
-        query = query.where(Invoice.status == InvoiceStatus(args["status"]))
-    if args.get("from_"):
-        query = query.where(Invoice.issued_on >= args["from_"])
-    if args.get("to"):
-        query = query.where(Invoice.issued_on <= args["to"])
-    if args.get("organisation"):
-        query = query.where(Invoice.agency_id == args["organisation"])
     return paged(query, args, lambda rows: [present_invoice(invoice) for invoice in rows])
 
 
@@ -140,17 +144,11 @@ def present_charge(charge: Charge) -> dict:
 @blp.response(200, schemas.page_of(schemas.Charge, "ChargePage"))
 def charges(args):
     """Charges (no-shows, late cancellations, place fees), latest session first."""
-    query = (
-        sa.select(Charge)
-        .where(_year(args, Charge.session_date))
-        .order_by(Charge.session_date.desc(), Charge.id.desc())
+    query = _filtered(
+        sa.select(Charge).order_by(Charge.session_date.desc(), Charge.id.desc()),
+        args,
+        day=Charge.session_date,
+        status=Charge.status,
+        agency_id=Charge.agency_id,
     )
-    if args.get("status"):
-        query = query.where(Charge.status == ChargeStatus(args["status"]))
-    if args.get("from_"):
-        query = query.where(Charge.session_date >= args["from_"])
-    if args.get("to"):
-        query = query.where(Charge.session_date <= args["to"])
-    if args.get("organisation"):
-        query = query.where(Charge.agency_id == args["organisation"])
     return paged(query, args, lambda rows: [present_charge(charge) for charge in rows])
