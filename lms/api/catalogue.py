@@ -14,7 +14,7 @@ from lms.api.auth import open_to_all
 from lms.api.blueprint import api_blueprint
 from lms.api.paging import paged
 from lms.bookings.availability import Availability, free_places_expression, place_counts
-from lms.bookings.rules import bookings_close_at, is_closed
+from lms.bookings.rules import bookable_from, bookings_close_at, is_closed
 from lms.core.clock import now
 from lms.core.errors import NotFound
 from lms.courses.models import Course, CourseSession, DeliveryMode, Topic
@@ -103,8 +103,9 @@ def _catalogue(args: dict) -> sa.Select:
     if args.get("course"):
         query = query.where(CourseSession.course_id == args["course"])
     if args.get("has_places") is not None:
-        free = free_places_expression()
-        query = query.where(free > 0 if args["has_places"] else free <= 0)
+        # Places someone can still book: places left, and bookings not yet closed.
+        bookable = sa.and_(free_places_expression() > 0, CourseSession.starts_at >= bookable_from(now()))
+        query = query.where(bookable if args["has_places"] else sa.not_(bookable))
     return query
 
 

@@ -142,7 +142,9 @@ class SessionQuery(PageQuery):
     mode = enum_field(DeliveryMode, metadata={"description": "How it is delivered"})
     from_ = _date(data_key="from", metadata={"description": "Sessions on or after this UK date"})
     to = _date(metadata={"description": "Sessions on or before this UK date"})
-    has_places = fields.Boolean(metadata={"description": "Only sessions with places left (true)"})
+    has_places = fields.Boolean(
+        metadata={"description": "true: sessions with places left that still take bookings; false: the rest"}
+    )
 
     @ma.validates_schema
     def _order(self, data, **kwargs):

@@ -7,7 +7,7 @@ apply a rule to a session or booking with this partnership's settings.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 
@@ -80,6 +80,20 @@ def is_colleague(
 def bookings_close_at(session: CourseSession) -> datetime:
     """Bookings close at the start of the working day(s) before the session's date."""
     return closing_time(session.starts_at, current_app.config["BOOKING_CLOSES_WORKING_DAYS"])
+
+
+def bookable_from(now: datetime) -> datetime:
+    """The earliest start a session can have and still take bookings from practitioners now.
+
+    Bookings close a set number of working days before a session's date, so a later session never
+    closes sooner: the first London day whose sessions are still open bounds them all."""
+    closes_working_days = current_app.config["BOOKING_CLOSES_WORKING_DAYS"]
+    if closes_working_days <= 0:
+        return now
+    day = london_date(now)
+    while closing_time(start_of_london_day(day), closes_working_days) <= now:
+        day += timedelta(days=1)
+    return start_of_london_day(day)
 
 
 def late_from(session: CourseSession) -> datetime:

@@ -56,6 +56,10 @@ def test_the_catalogue_filters_by_course_topic_dates_and_places(client, app_cont
     assert ids("to=2026-05-30") == [early.id, full.id]
     assert full.id not in ids("has_places=true")
     assert ids("has_places=false") == [full.id]
+    # Tomorrow's session has places, but its bookings closed before today began.
+    closed = create_session(starts_at=NOW + timedelta(days=1))
+    assert closed.id not in ids("has_places=true") and early.id in ids("has_places=true")
+    assert ids("has_places=false") == [closed.id, full.id]
 
 
 def test_pages_carry_totals_and_links(client, app_context):
