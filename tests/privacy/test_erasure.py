@@ -211,6 +211,11 @@ def test_l_and_d_confirm_on_a_page_that_says_what_will_happen(client, app_contex
     assert f"Former delegate #{world.person.id}" in page and "cannot be undone" in page
     assert world.coming.course.title in page and "1 booking" in page
     assert "Erase their data" in client.get(f"/admin/people/{world.person.id}").get_data(as_text=True)
+    # Someone with nothing written and no certificate: the page names only what there is.
+    quiet = create_user()
+    quiet_page = " ".join(client.get(f"/admin/people/{quiet.id}/erase").get_data(as_text=True).split())
+    assert "in 0 " not in quiet_page and "certificate" not in quiet_page
+    assert "What they wrote is removed: their line manager's name" in quiet_page
     response = client.post(path, data={"csrf_token": csrf_token(client, path)})
     assert response.status_code == 302
     db.session.expire_all()
