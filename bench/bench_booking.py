@@ -3,6 +3,7 @@
 Run on demand (pytest never collects it):
 
     .venv/bin/python -m bench.bench_booking [--clients 8] [--bookings 300] [--workers 4] [--rounds 5]
+    .venv/bin/python -m bench.bench_booking --round-trips-only    # the counts alone, in seconds
 
 It builds a schema of its own in DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test),
 runs the migrations there, and first counts the round trips to the database (every message the
@@ -452,6 +453,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--health", type=int, default=1000, help="GET /healthz requests in the run (1000)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds the requests are split into (5)")
+    parser.add_argument(
+        "--round-trips-only", action="store_true", help="count one booking's round trips and stop (no load)"
+    )
     args = parser.parse_args(argv)
     if not (1 <= args.clients <= 64 and 1 <= args.workers <= 16 and 1 <= args.rounds <= 20):
         parser.error("use 1-64 clients, 1-16 workers and 1-20 rounds")
@@ -628,14 +632,20 @@ def report(results: Sequence[Result], trips: RoundTrips, args, schema: str) -> N
     )
     for name, left, (a, b), right, (c, d) in rows:
         print(f"  {name:22} {left} {ratio(a, b)}   {right} {ratio(c, d)}")
+    report_round_trips(trips)
+    print(f"RATIO booking_over_healthz_spread {app_spread.rate / health.rate:.2f} goal >= {GOAL_RATIO}")
+    print(f"RATIO round_trips_per_booking {trips.per_booking} goal <= {GOAL_ROUND_TRIPS}")
+
+
+def report_round_trips(trips: RoundTrips) -> None:
     print("Round trips to the database (each message the driver sends and then waits on):")
-    print(f"  GET /healthz {sum(trips.health.values())}, bare SQL booking {sum(trips.bare_sql.values())}, "
-          f"app booking {' '.join(str(sum(c.values())) for c in trips.booking)} ({COUNTED} counted)")
+    print(
+        f"  GET /healthz {sum(trips.health.values())}, bare SQL booking {sum(trips.bare_sql.values())}, "
+        f"app booking {' '.join(str(sum(c.values())) for c in trips.booking)} ({COUNTED} counted)"
+    )
     print("  One app booking, in order of first use:")
     for sql, times in trips.booking[-1].items():
         print(f"    {times} x {sql}")
-    print(f"RATIO booking_over_healthz_spread {app_spread.rate / health.rate:.2f} goal >= {GOAL_RATIO}")
-    print(f"RATIO round_trips_per_booking {trips.per_booking} goal <= {GOAL_ROUND_TRIPS}")
 
 
 def ratio(a: Result, b: Result) -> str:
@@ -659,6 +669,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             db.engine.dispose()
         say("Counting round trips")
         trips = count_round_trips(config.SQLALCHEMY_DATABASE_URI, plan)
+        if args.round_trips_only:
+            report_round_trips(trips)
+            print(f"RATIO round_trips_per_booking {trips.per_booking} goal <= {GOAL_ROUND_TRIPS}")
+            return
         results = measure(app, libpq_url(config.SQLALCHEMY_DATABASE_URI), plan, args)
         report(results, trips, args, schema)
     finally:

@@ -81,8 +81,6 @@ def _configure_database(app: Flask) -> None:
 
 
 def _configure_login(app: Flask) -> None:
-    from lms.accounts.models import User
-
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to see that page."
@@ -91,20 +89,18 @@ def _configure_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        import sqlalchemy as sa
+        from flask import has_request_context, session
         from sqlalchemy.exc import DBAPIError
-        from sqlalchemy.orm import joinedload
 
-        # One statement for the person, their roles and their authenticator app, which every
-        # signed-in request asks about.
-        query = (
-            sa.select(User)
-            .where(User.session_token == token)
-            .options(joinedload(User.role_rows), joinedload(User.second_factor))
-        )
+        from lms.accounts import security
+        from lms.accounts.views import SIGN_IN
+
+        # One statement for the person, their roles, their authenticator app and this browser's
+        # sign-in, which every signed-in request asks about.
+        browser_token = session.get(SIGN_IN) if has_request_context() else None
         first = not db.session().in_transaction()
         try:
-            return db.session.scalars(query).unique().one_or_none()
+            return security.signed_in_person(token, browser_token)
         except DBAPIError as error:
             # Connections are not pinged before use (_configure_database): the first statement of a
             # request is the ping. One the database dropped (a restart) has been thrown away with
@@ -112,7 +108,7 @@ def _configure_login(app: Flask) -> None:
             if not (first and error.connection_invalidated):
                 raise
             db.session.rollback()
-            return db.session.scalars(query).unique().one_or_none()
+            return security.signed_in_person(token, browser_token)
 
 
 def _register_models() -> None:

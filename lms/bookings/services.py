@@ -39,6 +39,7 @@ from lms.extensions import db
 from lms.finance.models import ChargeReason
 from lms.finance.services import raise_charge, settle_register_charge
 from lms.integrations.webhooks import emit
+from lms.messages import calendar
 
 
 class BookingError(DomainError):
@@ -162,10 +163,36 @@ def places_left(session: CourseSession) -> int:
     return free_places(session.bookable_limit, taken_places(session))
 
 
+@dataclass(frozen=True)
+class PlaceCounts:
+    """What a booking needs to know about the session's bookings, counted after its lock is held."""
+
+    live: int  # the person's live bookings of the session (0 or 1)
+    taken: int  # places held on the session
+    earlier: int  # the person's bookings of the session, of any status (for the calendar event)
+
+
+def place_counts_for(session: CourseSession, person: User) -> PlaceCounts:
+    """The person's live and earlier bookings of the session and its places taken, in one statement.
+    Read after the session's lock (not within the locking statement: on PostgreSQL that statement's
+    snapshot is taken before it waits for the lock, so it would miss a booking committed meanwhile)."""
+    mine = Booking.user_id == person.id
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(Booking.id).filter(mine, Booking.is_live),
+            sa.func.count(Booking.id).filter(takes_place()),
+            sa.func.count(Booking.id).filter(mine),
+        ).where(Booking.session_id == session.id)
+    ).one()
+    return PlaceCounts(live=row[0], taken=row[1], earlier=row[2])
+
+
 # Booking ------------------------------------------------------------------------------------
 
 
-def _check_bookable(session: CourseSession, person: User, *, by: User, staff: bool, now: datetime) -> None:
+def _check_bookable(
+    session: CourseSession, person: User, *, by: User, staff: bool, now: datetime, has_live_booking: bool
+) -> None:
     if session.status is SessionStatus.CANCELLED:
         raise BookingError("This session has been cancelled, so it cannot be booked.")
     if session.status is not SessionStatus.SCHEDULED or session.has_started(now):
@@ -181,7 +208,7 @@ def _check_bookable(session: CourseSession, person: User, *, by: User, staff: bo
         if by.id == person.id:
             raise BookingError.conflict("You deliver this session, so you cannot book a place on it.")
         raise BookingError.conflict(f"{person.full_name} delivers this session, so cannot have a place.")
-    if live_booking(session, person) is not None:
+    if has_live_booking:
         who = "You already have" if not staff else f"{person.full_name} already has"
         raise BookingError(f"{who} a place or a place on the waiting list for this session.")
 
@@ -198,9 +225,12 @@ def booking_for(session: CourseSession, person: User, *, by: User, now: datetime
     )
 
 
-def _new_booking(session: CourseSession, person: User, *, by: User, now: datetime) -> Booking:
+def _new_booking(
+    session: CourseSession, person: User, *, by: User, now: datetime, counts: PlaceCounts
+) -> Booking:
     booking = booking_for(session, person, by=by, now=now)
-    if places_left(session) > 0:
+    calendar.note_earlier_bookings(booking, counts.earlier)
+    if free_places(session.bookable_limit, counts.taken) > 0:
         booking.status = BookingStatus.CONFIRMED
         booking.confirmed_at = now
     else:
@@ -232,11 +262,12 @@ def book_place(
     if by.id != person.id and not staff:
         raise PermissionDenied("You can only book a place for yourself.")
     session = lock_session(session)
-    _check_bookable(session, person, by=by, staff=staff, now=now)
+    counts = place_counts_for(session, person)
+    _check_bookable(session, person, by=by, staff=staff, now=now, has_live_booking=counts.live > 0)
     approver = approvals.approval_needed(session, person, by=by, now=now)
     if approver is not None:
         return approvals.request_approval(session, person, approver, manager=manager, by=by, now=now)
-    booking = _new_booking(session, person, by=by, now=now)
+    booking = _new_booking(session, person, by=by, now=now, counts=counts)
     name = "lms.booking.confirmed" if booking.is_confirmed else "lms.booking.waitlisted"
     log_action(name, subject=booking, actor=by, now=now, session_id=session.id, user_id=person.id)
     emit(name.removeprefix("lms."), booking, now=now)

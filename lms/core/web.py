@@ -21,10 +21,13 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, flash, g, has_request_context, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
+from itsdangerous import BadSignature
 from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -53,8 +56,44 @@ class DatabaseUnavailable(RuntimeError):
     """The database connection was lost on every attempt at a request."""
 
 
+# A permanent session's cookie is signed again, renewing its expiry, at most this often.
+RENEW_COOKIE_AFTER = timedelta(minutes=1)
+
+
+class SlidingCookieSession(SecureCookieSessionInterface):
+    """Flask's signed cookie session, except that a permanent session's unchanged cookie is signed
+    again and sent (to renew its expiry) only when it is a minute old, not with every response: a
+    sign-in still lasts SESSION_LIFETIME_MINUTES from the last request, to within a minute."""
+
+    def open_session(self, app: Flask, request) -> SecureCookieSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        opened = self.session_class(data)
+        opened.signed_at = signed_at
+        return opened
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        if session.modified:
+            return True
+        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            return False
+        signed_at = getattr(session, "signed_at", None)
+        return signed_at is None or datetime.now(UTC) - signed_at >= RENEW_COOKIE_AFTER
+
+
 class Boundary(Flask):
     """Flask, with every view run inside the one transaction the request commits at its end."""
+
+    session_interface = SlidingCookieSession()
 
     def preprocess_request(self):  # type: ignore[override]
         # Before any hook reads the database (who is signed in), so SQLite begins a writer's
@@ -283,11 +322,16 @@ def register_boundary(app: Flask, page) -> None:
     app.before_request(refuse_unstorable_input)
 
 
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def refuse_unstorable_input() -> None:
     """No database stores a NUL character in text (PostgreSQL refuses it): a request carrying one in
     its path, query or form is refused whole, with a message, before any view sees it."""
     values = [request.path]
-    for data in (request.args, request.form):
+    # Only a form's content type has fields to read (werkzeug parses no other body into the form).
+    sources = (request.args, request.form) if request.mimetype in FORM_TYPES else (request.args,)
+    for data in sources:
         for key, listed in data.lists():
             values += [key, *listed]
     if any("\x00" in value for value in values):

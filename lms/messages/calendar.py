@@ -45,15 +45,32 @@ def event_uid(session: CourseSession, person_id: int) -> str:
     return f"session-{session.id}-person-{person_id}@{site_domain()}"
 
 
-def event_sequence(booking: Booking, *, cancel: bool = False) -> int:
-    earlier = db.session.scalar(
+# Set on a new booking by whoever counted the person's bookings of the session while holding its lock.
+_EARLIER = "_calendar_earlier_bookings"
+
+
+def note_earlier_bookings(booking: Booking, count: int) -> None:
+    """Say how many bookings of this session the person had before this new one, as counted under
+    the session's lock, so its invitation does not count them again."""
+    setattr(booking, _EARLIER, (booking.session.id, booking.user.id, count))
+
+
+def earlier_bookings(booking: Booking) -> int:
+    """The person's bookings of the session made before this one."""
+    noted = getattr(booking, _EARLIER, None)
+    if noted is not None and noted[:2] == (booking.session_id, booking.user_id):
+        return noted[2]
+    return db.session.scalar(
         sa.select(sa.func.count(Booking.id)).where(
             Booking.session_id == booking.session_id,
             Booking.user_id == booking.user_id,
             Booking.id < booking.id,
         )
     )
-    return booking.session.sequence + 2 * earlier + (1 if cancel else 0)
+
+
+def event_sequence(booking: Booking, *, cancel: bool = False) -> int:
+    return booking.session.sequence + 2 * earlier_bookings(booking) + (1 if cancel else 0)
 
 
 def _location(session: CourseSession) -> str:

@@ -297,14 +297,19 @@ _outbox_written = threading.Event()
 def _note_new_messages(session, flush_context) -> None:
     if any(isinstance(item, OutboxMessage) for item in session.new):
         session.info["outbox_written"] = True
+        session.info["outbox_inserted"] = True
 
 
 @event.listens_for(Session, "before_commit")
 def _notify_dispatchers(session) -> None:
-    """NOTIFY inside the transaction that wrote messages: PostgreSQL delivers it only on commit."""
+    """NOTIFY inside the transaction that wrote messages: PostgreSQL delivers it only on commit.
+    A transaction that added a message through the session needs none of its own: on PostgreSQL
+    the outbox's trigger (migration 0024) has notified already, or will as the commit flushes it."""
     if not (session.info.get("outbox_written") or any(isinstance(i, OutboxMessage) for i in session.new)):
         return
     session.info["outbox_written"] = True
+    if session.info.get("outbox_inserted") or any(isinstance(i, OutboxMessage) for i in session.new):
+        return
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
@@ -312,6 +317,7 @@ def _notify_dispatchers(session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _wake_dispatcher(session) -> None:
+    session.info.pop("outbox_inserted", None)
     if session.info.pop("outbox_written", False):
         _outbox_written.set()
 
@@ -319,6 +325,7 @@ def _wake_dispatcher(session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_new_messages(session) -> None:
     session.info.pop("outbox_written", None)
+    session.info.pop("outbox_inserted", None)
 
 
 class Dispatcher:

@@ -13,7 +13,7 @@ from lms import create_app
 from lms.accounts.models import Role
 from lms.bookings.services import book_place, lock_session, session_for_booking
 from lms.extensions import db, login_manager
-from tests.conftest import empty_all_tables, make_config, sign_in
+from tests.conftest import csrf_token, empty_all_tables, make_config, sign_in
 from tests.factories import NOW, create_session, create_user
 
 
@@ -129,3 +129,118 @@ def test_a_connection_the_database_dropped_is_replaced_without_the_person_notici
             empty_all_tables()
             db.session.remove()
             db.engine.dispose()
+
+
+def kinds(sent: list[str]) -> list[str]:
+    """Each statement as its verb and table: "SELECT user", "INSERT booking"."""
+    named = []
+    for statement in sent:
+        if statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            continue  # the tests' own transaction turns each commit into a savepoint
+        verb = statement.split()[0]
+        if verb == "SELECT":  # the FROM outside any subquery
+            table = next(
+                (
+                    m.group(1)
+                    for m in re.finditer(r'\sFROM\s+"?(\w+)"?', statement)
+                    if statement.count("(", 0, m.start()) == statement.count(")", 0, m.start())
+                ),
+                " ".join(statement.split()[1:]),  # SELECT 1
+            )
+        elif verb == "INSERT":
+            table = statement.split()[2].strip('"')
+        elif verb == "UPDATE":
+            table = statement.split()[1].strip('"')
+        else:
+            table = statement
+        named.append(f"{verb} {table}")
+    return named
+
+
+def test_a_booking_request_sends_one_statement_for_each_step_and_no_notify(app_context, client):
+    """Nine statements on PostgreSQL, with BEGIN and COMMIT eleven round trips (bench_booking counts
+    them); the dispatchers are woken by the outbox's trigger, not by a NOTIFY of the request's own."""
+    person = create_user()
+    session_id = create_session(places=20).id
+    sign_in(client, person)
+    path = f"/sessions/{session_id}"
+    token = csrf_token(client, path)
+
+    with statements() as sent:
+        response = client.post(f"{path}/book", data={"csrf_token": token})
+
+    assert response.status_code == 302
+    locked = ["SELECT course_session"]
+    if db.engine.dialect.name == "sqlite":  # the session's lock is a write there
+        locked = ["UPDATE course_session", *locked]
+    assert kinds(sent) == [
+        "SELECT user",  # with roles, authenticator app and this browser's sign-in
+        "INSERT request_key",
+        *locked,
+        "SELECT booking",  # live booking, places taken, earlier bookings: one statement
+        "INSERT booking",
+        "INSERT audit_entry",
+        "INSERT webhook_delivery",
+        "INSERT outbox_message",
+        "UPDATE request_key",
+    ]
+
+
+@pytest.mark.postgresql
+@pytest.mark.committing
+def test_a_commit_that_adds_to_the_outbox_wakes_the_dispatchers_through_the_trigger(app):
+    import psycopg
+
+    from lms.messages.delivery import CHANNEL
+    from lms.messages.models import OutboxMessage
+
+    address = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql")
+    try:
+        with psycopg.connect(address.render_as_string(hide_password=False), autocommit=True) as listener:
+            listener.execute(f"LISTEN {CHANNEL}")
+            with app.app_context():
+                pid = db.session.connection().connection.dbapi_connection.info.backend_pid
+                message = OutboxMessage(
+                    kind="test",
+                    recipient="someone@example.org",
+                    subject="Hello",
+                    body="Hello.",
+                    created_at=NOW,
+                    next_attempt_at=NOW,
+                    attempts=0,
+                )
+                db.session.add(message)
+                with statements() as sent:
+                    db.session.commit()
+            # Other work on the same database may notify too: wait for this commit's own.
+            woken = any(note.pid == pid for note in listener.notifies(timeout=5))
+
+        assert not any(s.startswith("NOTIFY") for s in sent)
+        assert woken
+    finally:
+        with app.app_context():
+            empty_all_tables()
+            db.session.remove()
+
+
+def test_a_signed_in_request_reads_the_person_and_their_sign_in_in_one_statement(app_context, client):
+    sign_in(client, create_user())
+    client.get("/healthz")
+
+    with statements() as sent:
+        response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert kinds(sent) == ["SELECT user", "SELECT 1"]
+
+
+def test_an_unchanged_cookie_is_signed_and_sent_again_only_once_it_is_a_minute_old(client, monkeypatch):
+    from lms.core import web
+
+    sign_in(client, create_user())
+    assert client.get("/healthz").headers.getlist("Set-Cookie") == []
+
+    monkeypatch.setattr(web, "RENEW_COOKIE_AFTER", web.timedelta(0))
+    renewed = client.get("/healthz").headers.getlist("Set-Cookie")
+
+    assert len(renewed) == 1 and renewed[0].startswith("session=") and "Expires=" in renewed[0]
