@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 
 from lms.accounts.models import User
 from lms.bookings.models import Attendance, Booking, BookingStatus
-from lms.core.timezones import london_date
+from lms.core.timezones import end_of_london_day, london_date, start_of_london_day
 from lms.courses.models import CourseSession
 from lms.extensions import db
 from lms.finance.models import Charge, ChargeStatus, CreditNote, Invoice, InvoiceStatus
@@ -212,14 +212,20 @@ RECORD_HEADER = (
 RECORD_WIDTHS = (18, 16, 30, 24, 30, 44, 14, 14, 10, 20)
 
 
-def training_records(agency_ids: Collection[int]) -> list[tuple]:
-    """Each attended session of the organisations' staff, by person then date: plain values (a date
-    as a date, hours as a number), ready for a CSV or a spreadsheet."""
-    bookings = db.session.scalars(
+def training_records_query(
+    agency_ids: Collection[int], *, since: date | None = None, until: date | None = None
+) -> sa.Select:
+    """The bookings behind `training_records`, optionally only sessions on or after `since` and on
+    or before `until` (UK dates): a query, so the API can page it in the database."""
+    query = (
         sa.select(Booking)
         .join(Booking.session)
         .join(User, User.id == Booking.user_id)
-        .options(joinedload(Booking.agency))
+        .options(
+            joinedload(Booking.agency),
+            joinedload(Booking.user),
+            joinedload(Booking.session).joinedload(CourseSession.course),
+        )
         .where(
             Booking.agency_id.in_(_ids(agency_ids)),
             Booking.status == BookingStatus.CONFIRMED,
@@ -228,25 +234,35 @@ def training_records(agency_ids: Collection[int]) -> list[tuple]:
         .order_by(
             sa.func.lower(User.last_name), sa.func.lower(User.first_name), User.id, CourseSession.starts_at
         )
-    ).all()
-    rows = []
-    for booking in bookings:
-        person, course = booking.user, booking.session.course
-        rows.append(
-            (
-                person.last_name,
-                person.first_name,
-                person.email,
-                person.job_role,
-                booking.agency.name if booking.agency else "",
-                course.title,
-                course.level.title,
-                london_date(booking.session.starts_at),
-                round(course.duration_minutes / 60, 2),
-                booking.attendance.title,
-            )
-        )
-    return rows
+    )
+    if since is not None:
+        query = query.where(CourseSession.starts_at >= start_of_london_day(since))
+    if until is not None:
+        query = query.where(CourseSession.starts_at < end_of_london_day(until))
+    return query
+
+
+def record_row(booking: Booking) -> tuple:
+    """One attended session as a row of the training records."""
+    person, course = booking.user, booking.session.course
+    return (
+        person.last_name,
+        person.first_name,
+        person.email,
+        person.job_role,
+        booking.agency.name if booking.agency else "",
+        course.title,
+        course.level.title,
+        london_date(booking.session.starts_at),
+        round(course.duration_minutes / 60, 2),
+        booking.attendance.title,
+    )
+
+
+def training_records(agency_ids: Collection[int]) -> list[tuple]:
+    """Each attended session of the organisations' staff, by person then date: plain values (a date
+    as a date, hours as a number), ready for a CSV or a spreadsheet."""
+    return [record_row(booking) for booking in db.session.scalars(training_records_query(agency_ids))]
 
 
 # The monthly summary -------------------------------------------------------------------------------

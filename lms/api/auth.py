@@ -68,25 +68,49 @@ def _authenticate(*, required: bool) -> ApiToken | None:
     return token
 
 
+def _rate_headers(item, stats) -> dict[str, str]:
+    """Where the caller stands against one limit: RateLimit-Limit, -Remaining and -Reset (seconds)."""
+    return {
+        "RateLimit-Limit": str(item.amount),
+        "RateLimit-Remaining": str(max(stats.remaining, 0)),
+        "RateLimit-Reset": str(max(math.ceil(stats.reset_time - time.time()), 0)),
+    }
+
+
 def _check_rate(token: ApiToken | None) -> None:
+    """Count the call against each limit; refuse it (429) once one is reached. The limit nearest to
+    being reached is kept for the answer's RateLimit-* headers."""
     if token is not None:
         setting, key = "API_TOKEN_RATE_LIMIT", f"token-{token.id}"
     else:
         setting, key = "API_ANONYMOUS_RATE_LIMIT", f"address-{request.remote_addr or 'unknown'}"
     strategy = limiter.limiter
     prefix = current_app.config["RATELIMIT_KEY_PREFIX"]
+    nearest = None
     for item in parse_many(current_app.config[setting]):
-        if not strategy.hit(item, "api", prefix, key):
-            reset_at = strategy.get_window_stats(item, "api", prefix, key).reset_time
-            wait = max(math.ceil(reset_at - time.time()), 1)
+        allowed = strategy.hit(item, "api", prefix, key)
+        stats = strategy.get_window_stats(item, "api", prefix, key)
+        if not allowed:
+            wait = max(math.ceil(stats.reset_time - time.time()), 1)
+            g.api_rate = None
             raise Refused(
                 problem(
                     429,
                     f"Too many calls: at most {item.amount} per {item.get_expiry()} seconds. "
                     f"Try again in {wait} seconds.",
-                    headers={"Retry-After": str(wait)},
+                    headers={**_rate_headers(item, stats), "Retry-After": str(wait)},
                 )
             )
+        if nearest is None or stats.remaining < nearest[1].remaining:
+            nearest = (item, stats)
+    g.api_rate = _rate_headers(*nearest) if nearest else None
+
+
+def rate_headers_after_request(response):
+    """Tell the caller where they stand against the rate limit, on every answer that counted."""
+    for name, value in (g.pop("api_rate", None) or {}).items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _guarded(view: Callable, scope: Scope | None, *, required: bool) -> Callable:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from werkzeug.exceptions import HTTPException
 
-from lms.api.auth import stamp_after_request
+from lms.api.auth import rate_headers_after_request, stamp_after_request
 from lms.api.problems import http_problem
 from lms.extensions import csrf
 
@@ -17,5 +17,6 @@ def api_blueprint(name: str, description: str) -> Blueprint:
     blueprint = Blueprint(name, __name__, url_prefix=PREFIX, description=description)
     blueprint.register_error_handler(HTTPException, http_problem)
     blueprint.after_request(stamp_after_request)
+    blueprint.after_request(rate_headers_after_request)
     csrf.exempt(blueprint)
     return blueprint

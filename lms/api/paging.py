@@ -42,11 +42,3 @@ def paged(query: sa.Select, args: dict, present: Callable[[list], list[dict]]) -
     return envelope(
         present(list(result.items)), page=args["page"], per_page=args["per_page"], total=result.total or 0
     )
-
-
-def paged_list(rows: Sequence[Any], args: dict) -> dict:
-    """One page of rows already in hand."""
-    start = (args["page"] - 1) * args["per_page"]
-    return envelope(
-        rows[start : start + args["per_page"]], page=args["page"], per_page=args["per_page"], total=len(rows)
-    )

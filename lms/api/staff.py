@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from lms.accounts.contact_reports import staff_summary, training_records
+from lms.accounts.contact_reports import record_row, staff_summary, training_records_query
 from lms.accounts.contacts import followed_ids, organisations_covered
 from lms.accounts.models import Agency
 from lms.api import schemas
 from lms.api.auth import SECURITY_SCHEME, current_token, requires
 from lms.api.blueprint import api_blueprint
-from lms.api.paging import envelope, paged_list
+from lms.api.paging import envelope, paged
 from lms.core.errors import NotFound
 from lms.extensions import db
 from lms.integrations.tokens import Scope
@@ -114,9 +114,7 @@ RECORD_FIELDS = (
 @blp.response(200, schemas.page_of(schemas.StaffRecord, "StaffRecordPage"))
 def records(args):
     """Each session the staff attended, by person then date: what the training-records download holds."""
-    rows = [dict(zip(RECORD_FIELDS, row, strict=True)) for row in training_records(_scope(args))]
-    if args.get("from_"):
-        rows = [row for row in rows if row["session_date"] >= args["from_"]]
-    if args.get("to"):
-        rows = [row for row in rows if row["session_date"] <= args["to"]]
-    return paged_list(rows, args)
+    query = training_records_query(_scope(args), since=args.get("from_"), until=args.get("to"))
+    return paged(
+        query, args, lambda bookings: [dict(zip(RECORD_FIELDS, record_row(b), strict=True)) for b in bookings]
+    )

@@ -26,6 +26,8 @@ FRESH_FACTOR_ROUTES: dict[str, frozenset[str]] = {
     "contacts.records_as_xlsx": frozenset({"GET"}),
     "auth.my_data": frozenset({"GET"}),  # everything held about oneself
     "privacy.request_zip": frozenset({"GET"}),  # everything held about someone who asked for it
+    "webhooks.subscription": frozenset({"GET"}),  # shows the signing secret
+    "webhooks.delivery": frozenset({"GET"}),  # an event's payload, with names and emails
 }
 # Downloads of personal data, written to the security events as they are sent.
 PERSONAL_DATA_EXPORTS: dict[str, str] = {

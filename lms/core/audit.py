@@ -21,7 +21,8 @@ class AuditEntry(db.Model):
     subject_type: Mapped[str] = mapped_column(sa.String(40))
     subject_id: Mapped[int | None]
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Indexed for the retention sweep, which deletes entries past their time.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     actor = relationship("User", foreign_keys=[actor_id])
 

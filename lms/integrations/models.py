@@ -36,3 +36,17 @@ class Integration(db.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def may_act(self) -> bool:
+        """Whether its tokens work: not revoked, and its organisation (if it has one) still active.
+        An organisation made inactive has left the partnership; its system reads nothing more."""
+        return self.is_active and (self.agency is None or self.agency.is_active)
+
+
+def integration_may_act() -> sa.ColumnElement[bool]:
+    """`Integration.may_act` in SQL, for queries that join the integration."""
+    from lms.accounts.models import Agency
+
+    inactive = sa.select(Agency.id).where(Agency.id == Integration.agency_id, Agency.is_active.is_(False))
+    return Integration.revoked_at.is_(None) & ~inactive.exists()

@@ -3,9 +3,9 @@
 A token belongs to a person (made by themselves, with scopes their roles allow) or to an integration
 (made by L&D). Only a SHA-256 hash of the secret is kept, with a short prefix to recognise it by; the
 secret is shown once, when it is made. A token stops working when it is revoked or expires, when its
-integration is revoked, and, for a person's token, as soon as the person is disabled or no longer
-holds a role the scope needs: the scopes are checked against the roles on every call, not only when
-the token is made.
+integration is revoked or its organisation made inactive, and, for a person's token, as soon as the
+person is disabled or no longer holds a role the scope needs: the scopes are checked against the
+roles on every call, not only when the token is made.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class ApiToken(db.Model):
         if self.is_revoked or self.has_expired(now):
             return False
         if self.integration_id is not None:
-            return self.integration is not None and self.integration.is_active
+            return self.integration is not None and self.integration.may_act
         return self.user is not None and self.user.is_enabled
 
     def grants(self, scope: Scope) -> bool:

@@ -1,11 +1,12 @@
 """Sending webhook deliveries: a bounded pass of the outbox's dispatcher, never a request.
 
 Deliveries are claimed as the outbox's messages are (a short transaction, SKIP LOCKED on
-PostgreSQL, the next attempt pushed past a lease), then posted with no lock held and a short
-timeout, each attempt recorded. A receiver that fails is tried again with exponential back-off
-until WEBHOOK_MAX_ATTEMPTS, then the delivery is failed (L&D can send it again). A pass takes at
-most WEBHOOK_BATCH deliveries and stops starting new ones after PASS_SECONDS, so a slow receiver
-never holds the mail up for long: the dispatcher sends mail first on every sweep.
+PostgreSQL, the next attempt pushed past a lease), then posted with no lock held, a short timeout
+and a deadline on the whole exchange, each attempt recorded. A receiver that fails is tried again
+with exponential back-off until WEBHOOK_MAX_ATTEMPTS, then the delivery is failed (L&D can send
+it again). A pass takes at most WEBHOOK_BATCH deliveries and stops starting new ones after
+PASS_SECONDS, so a slow receiver never holds the mail up for long: the dispatcher sends mail first
+on every sweep.
 
 Targets are checked before every attempt as well as when saved (a name can start resolving to
 another address): https only, and no loopback, private, link-local or reserved address, unless
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,9 +29,10 @@ import requests
 import sqlalchemy as sa
 from flask import current_app
 
+from lms.core.audit import log_action
 from lms.core.db import write_intent
 from lms.extensions import db
-from lms.integrations.models import Integration
+from lms.integrations.models import Integration, integration_may_act
 from lms.integrations.webhook_models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=10)
 PASS_SECONDS = 10.0
 USER_AGENT = "lms-webhooks/1"
+GONE = 410
+GONE_ERROR = "Not sent: the receiver answered 410 Gone, so the webhook was turned off"
 
 
 # Targets ----------------------------------------------------------------------------------------
@@ -89,6 +94,7 @@ def check_target(url: str, *, allow_private: bool) -> None:
 @dataclass(frozen=True)
 class Claimed:
     id: int
+    subscription_id: int
     event_id: str
     payload: str
     url: str
@@ -106,12 +112,18 @@ class Outcome:
     def succeeded(self) -> bool:
         return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
 
+    @property
+    def gone(self) -> bool:
+        """The receiver answered 410 Gone: it wants no more events at this address."""
+        return self.status_code == GONE
+
 
 def _claim(now: datetime, batch: int, ids: list[int] | None) -> list[Claimed]:
     """Take due deliveries of subscriptions still sending, pushing their next attempt past a lease."""
     query = (
         sa.select(
             WebhookDelivery.id,
+            WebhookDelivery.subscription_id,
             WebhookDelivery.event_id,
             WebhookDelivery.payload,
             WebhookSubscription.url,
@@ -125,7 +137,7 @@ def _claim(now: datetime, batch: int, ids: list[int] | None) -> list[Claimed]:
             WebhookDelivery.status == DeliveryStatus.PENDING,
             WebhookDelivery.next_attempt_at <= now,
             WebhookSubscription.active,
-            Integration.revoked_at.is_(None),
+            integration_may_act(),
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(batch)
@@ -146,6 +158,7 @@ def _claim(now: datetime, batch: int, ids: list[int] | None) -> list[Claimed]:
     return [
         Claimed(
             row.id,
+            row.subscription_id,
             row.event_id,
             row.payload,
             row.url,
@@ -171,6 +184,7 @@ def _post(item: Claimed, now: datetime, config) -> Outcome:
             headers=headers,
             timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
             allow_redirects=False,  # a redirect could lead anywhere, an internal address included
+            stream=True,  # the status is the answer: the body is never read
         )
         response.close()
     except TargetRefused as exc:
@@ -179,8 +193,39 @@ def _post(item: Claimed, now: datetime, config) -> Outcome:
         return Outcome(None, f"No answer within {config['WEBHOOK_TIMEOUT_SECONDS']} seconds", took())
     except requests.RequestException as exc:
         return Outcome(None, f"{type(exc).__name__}: {exc}"[:500], took())
-    error = None if 200 <= response.status_code < 300 else f"The receiver answered {response.status_code}"
-    return Outcome(response.status_code, error, took())
+    return Outcome(response.status_code, _error_of(response), took())
+
+
+def _post_within_deadline(item: Claimed, now: datetime, config) -> Outcome:
+    """`_post`, given the timeout plus a second for the whole exchange, name lookup included. The
+    timeout alone bounds each read, so a receiver that answers a byte at a time (or a name server
+    that never answers) would otherwise hold the dispatcher, and the mail behind it, for ever; the
+    post is left to finish on its own thread, and its answer, if any, is ignored."""
+    deadline = config["WEBHOOK_TIMEOUT_SECONDS"] + 1
+    answers: list[Outcome] = []
+    worker = threading.Thread(
+        target=lambda: answers.append(_post(item, now, config)), name=f"webhook-{item.id}", daemon=True
+    )
+    worker.start()
+    worker.join(deadline)
+    if answers:
+        return answers[0]
+    return Outcome(None, f"No complete answer within {deadline} seconds", deadline * 1000)
+
+
+def _error_of(response: requests.Response) -> str | None:
+    code = response.status_code
+    if 200 <= code < 300:
+        return None
+    if response.is_redirect or 300 <= code < 400:
+        where = (response.headers.get("location") or "").strip()[:300]
+        return (
+            f"The receiver answered {code}, a redirect{f' to {where}' if where else ''}, which is not "
+            "followed: change the webhook's address if the receiver has moved"
+        )
+    if code == GONE:
+        return "The receiver answered 410 Gone: it wants no more events, so the webhook was turned off"
+    return f"The receiver answered {code}"
 
 
 def _record(item: Claimed, now: datetime, outcome: Outcome, max_attempts: int) -> None:
@@ -203,6 +248,10 @@ def _record(item: Claimed, now: datetime, outcome: Outcome, max_attempts: int) -
         if outcome.succeeded:
             delivery.status = DeliveryStatus.DELIVERED
             delivery.delivered_at = now
+        elif outcome.gone:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.failed_at = now
+            _turn_off_gone(delivery, now)
         elif delivery.attempts >= max_attempts or outcome.refused:
             delivery.status = DeliveryStatus.FAILED
             delivery.failed_at = now
@@ -210,6 +259,32 @@ def _record(item: Claimed, now: datetime, outcome: Outcome, max_attempts: int) -
         else:
             delivery.next_attempt_at = now + backoff(delivery.attempts)
         db.session.commit()
+
+
+def _turn_off_gone(delivery: WebhookDelivery, now: datetime) -> None:
+    """The receiver said 410 Gone: its webhook is turned off and its other waiting deliveries fail,
+    as if L&D had turned it off (they can turn it on and send them again)."""
+    subscription = delivery.subscription
+    if not subscription.active:
+        return
+    subscription.active = False
+    db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            WebhookDelivery.id != delivery.id,
+        )
+        .values(status=DeliveryStatus.FAILED, failed_at=now, last_error=GONE_ERROR)
+    )
+    log.warning("Webhook %s turned off: its receiver answered 410 Gone", subscription.id)
+    log_action(
+        "lms.webhook.turned_off",
+        subject=subscription,
+        actor=None,
+        now=now,
+        reason="the receiver answered 410 Gone",
+    )
 
 
 def _release(ids: list[int], now: datetime) -> None:
@@ -231,12 +306,17 @@ def deliver_webhooks(now: datetime, *, ids: Iterable[int] | None = None) -> int:
     claimed = _claim(now, config["WEBHOOK_BATCH"], list(ids) if ids is not None else None)
     started = time.monotonic()
     delivered = 0
+    gone: set[int] = set()  # subscriptions whose receiver answered 410 in this pass
     for position, item in enumerate(claimed):
         if time.monotonic() - started > PASS_SECONDS:
             # The rest wait for the next sweep, after the mail.
             _release([rest.id for rest in claimed[position:]], now)
             break
-        outcome = _post(item, now, config)
+        if item.subscription_id in gone:
+            continue  # already failed with the rest of its webhook's deliveries
+        outcome = _post_within_deadline(item, now, config)
         _record(item, now, outcome, config["WEBHOOK_MAX_ATTEMPTS"])
+        if outcome.gone:
+            gone.add(item.subscription_id)
         delivered += outcome.succeeded
     return delivered

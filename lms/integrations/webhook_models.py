@@ -56,8 +56,9 @@ class WebhookSubscription(db.Model):
 
     @property
     def is_sending(self) -> bool:
-        """Whether new events are sent: the subscription is on and its integration not revoked."""
-        return self.active and self.integration.is_active
+        """Whether new events are sent: the subscription is on, its integration not revoked and its
+        organisation, if it has one, still active."""
+        return self.active and self.integration.may_act
 
     def secrets(self, now: datetime) -> list[str]:
         return signing_secrets(self.secret, self.previous_secret, self.previous_secret_until, now)

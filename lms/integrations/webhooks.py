@@ -34,7 +34,7 @@ from lms.core.permissions import require_role
 from lms.evaluations.models import Certificate
 from lms.extensions import db
 from lms.finance.models import CreditNote, Invoice
-from lms.integrations.models import Integration
+from lms.integrations.models import Integration, integration_may_act
 from lms.integrations.webhook_models import (
     DeliveryStatus,
     WebhookDelivery,
@@ -274,7 +274,7 @@ def _wanted(event_type: str, subject, now: datetime) -> sa.Select:
                 WebhookSubscriptionEvent.event_type == event_type,
             ),
         )
-        .where(WebhookSubscription.active, Integration.revoked_at.is_(None), _receives(agency_id))
+        .where(WebhookSubscription.active, integration_may_act(), _receives(agency_id))
     )
 
 
@@ -331,6 +331,14 @@ class WebhookError(DomainError):
     pass
 
 
+def shown_in_audit(url: str) -> str:
+    """The address as the audit trail keeps it: without its query string, where receivers often
+    carry a key of their own (the signing secret is never written there at all)."""
+    base, _, query = url.partition("?")
+    base = base.partition("#")[0]
+    return f"{base}?…" if query else base
+
+
 def _checked(url: str, event_types: Iterable[str]) -> tuple[str, list[str]]:
     from lms.integrations.webhook_delivery import TargetRefused, check_target
 
@@ -374,7 +382,7 @@ def create_subscription(
         subject=subscription,
         actor=by,
         now=now,
-        url=url,
+        url=shown_in_audit(url),
         events=chosen,
         integration_id=integration.id,
     )
@@ -388,7 +396,7 @@ def change_subscription(
     subscription, so they go to the new address."""
     require_role(by, Role.LND_ADMIN, message=ONLY_LND)
     url, chosen = _checked(url, event_types)
-    before = {"url": subscription.url, "events": subscription.event_types}
+    before = {"url": shown_in_audit(subscription.url), "events": subscription.event_types}
     subscription.url = url
     kept = {event.event_type: event for event in subscription.events}
     subscription.events = [kept.get(name) or WebhookSubscriptionEvent(event_type=name) for name in chosen]
@@ -399,7 +407,7 @@ def change_subscription(
         actor=by,
         now=now,
         before=before,
-        after={"url": url, "events": chosen},
+        after={"url": shown_in_audit(url), "events": chosen},
     )
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from lms.accounts.models import (
+    Agency,
     ContactSummarySent,
     RecoveryCode,
     Role,
@@ -35,9 +36,10 @@ from lms.bookings.models import ApprovalRequest, Booking
 from lms.bookings.services import remove_delegate
 from lms.core.audit import AuditEntry, log_action
 from lms.core.errors import DomainError
+from lms.core.formatting import format_date, plural
 from lms.core.idempotency import RequestKey
 from lms.core.permissions import require_role
-from lms.courses.models import CourseSession
+from lms.courses.models import CourseSession, SessionStatus
 from lms.evaluations.models import Answer, Certificate, Evaluation
 from lms.extensions import db
 from lms.finance.models import Charge, InvoiceLine
@@ -81,10 +83,28 @@ def future_bookings(person: User, now: datetime) -> list[Booking]:
     )
 
 
-def why_not_erase(person: User) -> str | None:
-    """Why this person's data cannot be erased now; None when it can."""
+def sessions_to_train(person: User, now: datetime) -> list[CourseSession]:
+    """Scheduled sessions still to come that the person is the trainer of."""
+    return list(
+        db.session.scalars(
+            sa.select(CourseSession)
+            .where(
+                CourseSession.trainer_id == person.id,
+                CourseSession.status == SessionStatus.SCHEDULED,
+                CourseSession.ends_at > now,
+            )
+            .order_by(CourseSession.starts_at, CourseSession.id)
+        )
+    )
+
+
+def why_not_erase(person: User, *, by: User | None = None, now: datetime | None = None) -> str | None:
+    """Why this person's data cannot be erased now; None when it can.
+
+    `by` is who asks (None for the retention sweep); `now` is needed to see the sessions they train.
+    """
     if person.is_erased:
-        return "This person's data has already been erased."
+        return "This person's data has already been erased: there is nothing more to erase."
     if person.has_role(Role.LND_ADMIN):
         others = db.session.scalar(
             sa.select(sa.func.count(User.id))
@@ -98,6 +118,19 @@ def why_not_erase(person: User) -> str | None:
         )
         if not others:
             return "They are the last L&D admin: give someone else the role first."
+    if by is not None and by.id == person.id:
+        return "You cannot erase your own data: another member of the L&D team must do it."
+    if now is not None:
+        # A session to come would be left with a trainer nobody can reach and who cannot keep the
+        # register; L&D choose who trains it instead, then erase.
+        training = sessions_to_train(person, now)
+        if training:
+            first = training[0]
+            return (
+                f"They are the trainer of {plural(len(training), 'session')} still to come "
+                f"(the first: {first.course.title}, {format_date(first.starts_at)}): "
+                "give those sessions another trainer first, then erase their data."
+            )
     return None
 
 
@@ -115,6 +148,7 @@ class ErasurePlan:
     follow_ups: int
     certificate_name_kept: bool
     refused: str | None
+    contact_for: list[str]
 
     @property
     def former_name(self) -> str:
@@ -125,7 +159,7 @@ def _count(query) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
 
 
-def erasure_plan(person: User, *, now: datetime) -> ErasurePlan:
+def erasure_plan(person: User, *, now: datetime, by: User | None = None) -> ErasurePlan:
     theirs = sa.select(Booking.id).where(Booking.user_id == person.id)
     return ErasurePlan(
         person=person,
@@ -143,7 +177,15 @@ def erasure_plan(person: User, *, now: datetime) -> ErasurePlan:
             sa.select(FollowUp.id).where(FollowUp.booking_id.in_(theirs), FollowUp.submitted_at.is_not(None))
         ),
         certificate_name_kept=current_app.config["CERTIFICATE_NAME_AFTER_ERASURE"] == "kept",
-        refused=why_not_erase(person),
+        refused=why_not_erase(person, by=by, now=now),
+        contact_for=list(
+            db.session.scalars(
+                sa.select(Agency.name)
+                .join(TrainingContact, TrainingContact.agency_id == Agency.id)
+                .where(TrainingContact.user_id == person.id)
+                .order_by(sa.func.lower(Agency.name))
+            )
+        ),
     )
 
 
@@ -163,31 +205,66 @@ def anonymise_person(person: User, *, by: User | None, now: datetime, reason: st
     `reason` says why in a few words that name nobody ("erasure request", "inactive since 2019");
     `by` is None when the retention sweep acts.
     """
+    return anonymise_people([person], by=by, now=now, reason=reason)[0]
+
+
+def anonymise_people(people: list[User], *, by: User | None, now: datetime, reason: str) -> list[Erased]:
+    """Erase several people at once, as the retention sweep does: each person's own records are
+    found by their ids, and the text shared by everyone (audit trail, outbox, copies sent to other
+    systems) is searched once for all of them rather than once per person."""
     require_role(by, Role.LND_ADMIN, message="Only the L&D team can erase a person's data.")
-    refused = why_not_erase(person)
-    if refused:
-        raise PrivacyError.conflict(refused)
-    needles = _needles(person)
-    placeholder = former_name(person.id)
-    cancelled = 0
-    for booking in future_bookings(person, now):
-        remove_delegate(booking, by=by, now=now)
-        cancelled += 1
-    theirs = sa.select(Booking.id).where(Booking.user_id == person.id).scalar_subquery()
-    _keep_certificates(person, theirs)
-    _blank_what_they_wrote(theirs, needles, placeholder)
-    _forget_sign_in(person)
-    dropped = _scrub_messages(person, needles, placeholder)
-    _scrub_audit(person, needles, placeholder)
-    _scrub_request_keys(needles)
-    _scrub_copied_text(needles, placeholder)
-    _scrub_requests(person, needles, placeholder)
-    db.session.execute(
-        sa.update(InvoiceLine)
-        .where(InvoiceLine.charge_id.in_(sa.select(Charge.id).where(Charge.booking_id.in_(theirs))))
-        .values(delegate_name=placeholder),
-        execution_options={"synchronize_session": "fetch"},
-    )
+    erasing: list[tuple[User, list[str], str, int]] = []
+    for person in people:
+        _lock(person)
+        refused = why_not_erase(person, by=by, now=now)
+        if refused:
+            raise PrivacyError.conflict(refused)
+        cancelled = 0
+        for booking in future_bookings(person, now):
+            remove_delegate(booking, by=by, now=now)
+            cancelled += 1
+        erasing.append((person, _needles(person), former_name(person.id), cancelled))
+    pairs = [(needle, placeholder) for _, needles, placeholder, _ in erasing for needle in needles]
+    dropped = _scrub_messages([person for person, *_ in erasing], pairs)
+    _scrub_audit(pairs)
+    _scrub_request_keys(pairs)
+    _scrub_copied_text(pairs)
+    done = []
+    for person, needles, placeholder, cancelled in erasing:
+        theirs = sa.select(Booking.id).where(Booking.user_id == person.id).scalar_subquery()
+        _keep_certificates(person, theirs)
+        _blank_what_they_wrote(theirs, needles, placeholder)
+        _forget_sign_in(person)
+        _scrub_requests(person, needles, placeholder)
+        db.session.execute(
+            sa.update(InvoiceLine)
+            .where(InvoiceLine.charge_id.in_(sa.select(Charge.id).where(Charge.booking_id.in_(theirs))))
+            .values(delegate_name=placeholder),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        _forget_person(person, now)
+        db.session.flush()
+        log_action(
+            "lms.person.erased",
+            subject=person,
+            actor=by,
+            now=now,
+            reason=reason,
+            bookings_cancelled=cancelled,
+        )
+        done.append(Erased(person=person, cancelled=cancelled, messages_dropped=dropped.get(person.id, 0)))
+    return done
+
+
+def _lock(person: User) -> None:
+    """Hold the person's row until the end of the transaction and read it afresh, so an erasure and
+    the retention sweep (or two erasures) at once on PostgreSQL do the work once: the second waits,
+    then finds the person already erased."""
+    db.session.execute(sa.select(User.id).where(User.id == person.id).with_for_update())
+    db.session.refresh(person)
+
+
+def _forget_person(person: User, now: datetime) -> None:
     person.first_name, person.last_name = FORMER_FIRST_NAME, f"#{person.id}"
     person.email = placeholder_email(person.id)
     person.job_role = ""
@@ -201,11 +278,6 @@ def anonymise_person(person: User, *, by: User | None, now: datetime, reason: st
     person.role_rows = [row for row in person.role_rows if row.role is Role.PRACTITIONER] or [
         UserRole(role=Role.PRACTITIONER)
     ]
-    db.session.flush()
-    log_action(
-        "lms.person.erased", subject=person, actor=by, now=now, reason=reason, bookings_cancelled=cancelled
-    )
-    return Erased(person=person, cancelled=cancelled, messages_dropped=dropped)
 
 
 def _keep_certificates(person: User, theirs) -> None:
@@ -277,56 +349,75 @@ def _forget_sign_in(person: User) -> None:
             db.session.execute(sa.delete(table).where(table.c[column] == person.id))
 
 
-def _scrub_messages(person: User, needles: list[str], placeholder: str) -> int:
+# Each scan of a shared table tests at most this many needles: a bounded statement (SQLite limits
+# how deep an expression may nest) and, for a batch of people, a few scans instead of one per person.
+NEEDLES_PER_SCAN = 200
+
+
+def _chunks(pairs: list[tuple[str, str]]) -> list[list[str]]:
+    needles = [needle for needle, _ in pairs]
+    return [needles[i : i + NEEDLES_PER_SCAN] for i in range(0, len(needles), NEEDLES_PER_SCAN)]
+
+
+def _scrub_messages(people: list[User], pairs: list[tuple[str, str]]) -> dict[int, int]:
     """Messages to them waiting to go are dropped; those sent keep only that they were sent. Other
-    messages that named them name "Former delegate #id" instead. Returns how many were dropped."""
-    to_them = sa.or_(
-        OutboxMessage.user_id == person.id, sa.func.lower(OutboxMessage.recipient) == person.email
-    )
-    pending = OutboxMessage.sent_at.is_(None) & OutboxMessage.failed_at.is_(None)
-    dropped = db.session.execute(sa.delete(OutboxMessage).where(to_them, pending)).rowcount or 0
-    db.session.execute(
-        sa.update(OutboxMessage)
-        .where(to_them)
-        .values(body="", attachments=[], recipient=f"former-delegate@{ERASED_DOMAIN}"),
-        execution_options={"synchronize_session": False},
-    )
-    mentioning = sa.or_(
-        *(_mentions(OutboxMessage.body, n) | _mentions(OutboxMessage.subject, n) for n in needles)
-    )
-    for message in db.session.scalars(sa.select(OutboxMessage).where(mentioning)):
-        message.body = scrub_text(message.body, needles, placeholder)
-        message.subject = scrub_text(message.subject, needles, placeholder)
+    messages that named them name "Former delegate #id" instead. Returns how many were dropped,
+    by person."""
+    by_id = {person.id: person for person in people}
+    by_email = {person.email.lower(): person.id for person in people}
+    to_them = sa.or_(OutboxMessage.user_id.in_(by_id), sa.func.lower(OutboxMessage.recipient).in_(by_email))
+    dropped = dict.fromkeys(by_id, 0)
     for message in db.session.scalars(sa.select(OutboxMessage).where(to_them)):
-        message.subject = scrub_text(message.subject, needles, placeholder)
+        whose = message.user_id if message.user_id in by_id else by_email.get(message.recipient.lower())
+        if message.sent_at is None and message.failed_at is None:
+            db.session.delete(message)
+            dropped[whose] = dropped.get(whose, 0) + 1
+        else:
+            message.body = ""
+            message.attachments = []
+            message.recipient = f"former-delegate@{ERASED_DOMAIN}"
+    db.session.flush()
+    for needles in _chunks(pairs):
+        mentioning = sa.or_(
+            *(_mentions(OutboxMessage.body, n) | _mentions(OutboxMessage.subject, n) for n in needles)
+        )
+        for message in db.session.scalars(sa.select(OutboxMessage).where(mentioning)):
+            message.body = _scrub(message.body, pairs)
+            message.subject = _scrub(message.subject, pairs)
     return dropped
 
 
-def _scrub_audit(person: User, needles: list[str], placeholder: str) -> None:
+def _scrub_audit(pairs: list[tuple[str, str]]) -> None:
     """The audit trail keeps what happened and when, without their name or email in its details."""
-    mentioning = sa.or_(*(_mentions(sa.cast(AuditEntry.data, sa.Text), n) for n in needles))
-    for entry in db.session.scalars(sa.select(AuditEntry).where(mentioning)):
-        entry.data = scrub_value(entry.data, needles, placeholder)
+    for needles in _chunks(pairs):
+        mentioning = sa.or_(*(_mentions(sa.cast(AuditEntry.data, sa.Text), n) for n in needles))
+        for entry in db.session.scalars(sa.select(AuditEntry).where(mentioning)):
+            entry.data = _scrub_json(entry.data, pairs)
 
 
-def _scrub_request_keys(needles: list[str]) -> None:
+def _scrub_request_keys(pairs: list[tuple[str, str]]) -> None:
     """Answers kept for a day against repeated form posts may show the person: dropped."""
-    mentioning = sa.or_(
-        *(_mentions(RequestKey.page, n) | _mentions(sa.cast(RequestKey.flashes, sa.Text), n) for n in needles)
-    )
-    db.session.execute(sa.delete(RequestKey).where(mentioning))
+    for needles in _chunks(pairs):
+        mentioning = sa.or_(
+            *(
+                _mentions(RequestKey.page, n) | _mentions(sa.cast(RequestKey.flashes, sa.Text), n)
+                for n in needles
+            )
+        )
+        db.session.execute(sa.delete(RequestKey).where(mentioning))
 
 
-def _scrub_copied_text(needles: list[str], placeholder: str) -> None:
+def _scrub_copied_text(pairs: list[tuple[str, str]]) -> None:
     for name, column in COPIED_TEXT:
         table = db.metadata.tables.get(name)
         if table is None or column not in table.c:
             continue
         text = table.c[column]
-        mentioning = sa.or_(*(_mentions(text, n) for n in needles))
-        for row in db.session.execute(sa.select(table.c.id, text).where(mentioning)).all():
-            scrubbed = scrub_text(row[1], needles, placeholder)
-            db.session.execute(sa.update(table).where(table.c.id == row[0]).values({column: scrubbed}))
+        for needles in _chunks(pairs):
+            mentioning = sa.or_(*(_mentions(text, n) for n in needles))
+            for row in db.session.execute(sa.select(table.c.id, text).where(mentioning)).all():
+                scrubbed = _scrub(row[1], pairs)
+                db.session.execute(sa.update(table).where(table.c.id == row[0]).values({column: scrubbed}))
 
 
 def _scrub_requests(person: User, needles: list[str], placeholder: str) -> None:
@@ -358,19 +449,23 @@ def _mentions(column, needle: str):
 
 def scrub_text(text: str | None, needles: list[str], placeholder: str) -> str | None:
     """`text` with each needle (any case) replaced by the placeholder."""
+    return _scrub(text, [(needle, placeholder) for needle in needles])
+
+
+def _scrub(text: str | None, pairs: list[tuple[str, str]]) -> str | None:
+    """`text` with each person's needles replaced by that person's placeholder, longest first."""
     if not text:
         return text
-    for needle in sorted(needles, key=len, reverse=True):
+    for needle, placeholder in sorted(pairs, key=lambda pair: len(pair[0]), reverse=True):
         text = re.sub(re.escape(needle), placeholder, text, flags=re.IGNORECASE)
     return text
 
 
-def scrub_value(value: Any, needles: list[str], placeholder: str) -> Any:
-    """A JSON value with every string in it scrubbed."""
+def _scrub_json(value: Any, pairs: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
-        return scrub_text(value, needles, placeholder)
+        return _scrub(value, pairs)
     if isinstance(value, list):
-        return [scrub_value(item, needles, placeholder) for item in value]
+        return [_scrub_json(item, pairs) for item in value]
     if isinstance(value, dict):
-        return {key: scrub_value(item, needles, placeholder) for key, item in value.items()}
+        return {key: _scrub_json(item, pairs) for key, item in value.items()}
     return value

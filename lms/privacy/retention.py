@@ -30,9 +30,13 @@ from lms.finance.models import Charge, ChargeStatus, Invoice, InvoiceLine
 from lms.followups.models import FollowUp, ManagerComment
 from lms.integrations.webhook_models import DeliveryStatus, WebhookDelivery
 from lms.messages.models import OutboxMessage
-from lms.privacy.erasure import FORMER_FIRST_NAME, anonymise_person
+from lms.privacy.erasure import FORMER_FIRST_NAME, PrivacyError, anonymise_people, why_not_erase
 
 SHOWN = 5  # records listed under each kind on the retention page
+# The PostgreSQL advisory lock one sweep holds until it commits, so a sweep started by L&D while the
+# scheduler's is running (or the other way round) does not do the same work twice or deadlock.
+SWEEP_LOCK = 0x4C4D5352
+ALREADY_RUNNING = "The retention sweep is already running; look at this page again in a minute."
 
 
 @dataclass(frozen=True)
@@ -138,8 +142,18 @@ def _describe_accounts(ids: list[int]) -> list[str]:
 
 
 def _anonymise_accounts(ids: list[int], now: datetime) -> None:
-    for person in db.session.scalars(sa.select(User).where(User.id.in_(ids)).order_by(User.id)):
-        anonymise_person(person, by=None, now=now, reason="inactive beyond the retention period")
+    # An account someone else is erasing right now is left to them (SKIP LOCKED on PostgreSQL), and
+    # one erased in the meantime is not erased again.
+    people = db.session.scalars(
+        sa.select(User)
+        .where(User.id.in_(ids))
+        .order_by(User.id)
+        .with_for_update(skip_locked=True, of=User)
+        .execution_options(populate_existing=True)
+    )
+    due = [person for person in people if why_not_erase(person, now=now) is None]
+    if due:
+        anonymise_people(due, by=None, now=now, reason="inactive beyond the retention period")
 
 
 # Free text of evaluations and follow-ups ----------------------------------------------------------
@@ -451,6 +465,10 @@ def retention_plan(now: datetime, policy: Policy | None = None) -> list[Due]:
 def sweep_retention(now: datetime, *, by: User | None = None, policy: Policy | None = None) -> int:
     """Apply every rule to at most the batch of records of each kind now due; how many were dealt with."""
     require_role(by, Role.LND_ADMIN, message="Only the L&D team can run the retention sweep.")
+    if not _sole_sweep():
+        if by is not None:
+            raise PrivacyError.conflict(ALREADY_RUNNING)
+        return 0
     policy = policy or Policy.from_config()
     done: dict[str, int] = {}
     # Accounts last: anonymising one also clears its comments and invoice lines, which the other
@@ -466,3 +484,11 @@ def sweep_retention(now: datetime, *, by: User | None = None, policy: Policy | N
     if done and by is not None:
         log_action("lms.retention.run", subject=by, actor=by, now=now, **done)
     return sum(done.values())
+
+
+def _sole_sweep() -> bool:
+    """Whether this transaction may sweep: on PostgreSQL it takes the sweep's advisory lock (held to
+    the commit) unless another holds it; SQLite lets one writer in at a time anyway."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(db.session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(SWEEP_LOCK))))

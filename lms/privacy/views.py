@@ -117,7 +117,7 @@ def erase_for(request_id: int):
             erase_for_request(data_request, by=current_user, now=now())
             flash(f"Their data is erased: they are now {former_name(data_request.user_id)}.", "success")
             return redirect(url_for("privacy.request_detail", request_id=data_request.id))
-    plan = erasure_plan(data_request.person, now=now())
+    plan = erasure_plan(data_request.person, now=now(), by=current_user)
     action = url_for("privacy.erase_for", request_id=data_request.id)
     return render_form("privacy/erase.html", plan=plan, form=form, action=action, data_request=data_request)
 
@@ -136,7 +136,7 @@ def erase_person(user_id: int):
             anonymise_person(person, by=current_user, now=now(), reason="erased by the L&D team")
             flash(f"Their data is erased: they are now {former_name(person.id)}.", "success")
             return redirect(url_for("people.edit_person", user_id=person.id))
-    plan = erasure_plan(person, now=now())
+    plan = erasure_plan(person, now=now(), by=current_user)
     action = url_for("privacy.erase_person", user_id=person.id)
     return render_form("privacy/erase.html", plan=plan, form=form, action=action, data_request=None)
 

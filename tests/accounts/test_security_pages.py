@@ -20,7 +20,16 @@ from lms.extensions import db
 from lms.messages.models import OutboxMessage
 from tests.accounts.signing_in import CODE_PAGE, enter_code, sign_in
 from tests.conftest import csrf_token
-from tests.factories import NOW, PASSWORD, STAFF_TOTP_SECRET, create_user, second_factor_code
+from tests.factories import (
+    NOW,
+    PASSWORD,
+    STAFF_TOTP_SECRET,
+    create_agency,
+    create_integration_with_tokens,
+    create_user,
+    create_webhook,
+    second_factor_code,
+)
 
 
 def later(minutes: int) -> None:
@@ -189,6 +198,21 @@ def test_exporting_personal_data_needs_a_recent_second_factor_and_is_written_dow
     post(client, response.headers["Location"], {"code": two_factor.code_at(STAFF_TOTP_SECRET, clock.now())})
     assert client.get("/finance/export.csv?start=2026-04-01").status_code == 200
     assert len(events("lms.security.exported")) == 2
+
+
+def test_a_webhooks_secret_and_its_events_payloads_need_a_recent_second_factor(client):
+    lnd = create_user(roles=(Role.LND_ADMIN,))
+    integration = create_integration_with_tokens(create_agency(), create_user(), lnd)
+    webhook, delivery = create_webhook(integration, lnd)
+    sign_in(client, lnd)
+    pages = [f"/admin/webhooks/{webhook.id}", f"/admin/webhooks/deliveries/{delivery.id}"]
+    assert [client.get(page).status_code for page in pages] == [200, 200]
+    later(20)
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/account/confirm?next=")
+        assert webhook.secret not in response.get_data(as_text=True)
 
 
 # One's own sign-ins ---------------------------------------------------------------------------

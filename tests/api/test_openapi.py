@@ -57,6 +57,8 @@ def a_world() -> dict[str, str]:
     return {
         "every scope": personal_token(contact, *Scope),
         "no scope it needs": personal_token(create_user(), Scope.ME_READ),
+        # Refused on every operation, the catalogue included (a token sent is always checked).
+        "an unknown token": "lms_" + "x" * 43,
     }
 
 
@@ -108,5 +110,16 @@ def test_schemathesis_finds_no_server_error_and_no_answer_unlike_the_document(ap
                 explore(operation, token, answered)
             except Exception as error:  # noqa: BLE001 - gathered, so one run shows every operation's failure
                 failures.append(f"{holder}: {operation.label}: {error}")
+    # Then with a limit soon reached: the 429 answers match the document too.
+    monkeypatch.setitem(app.config, "API_TOKEN_RATE_LIMIT", "5 per minute")
+    limited = personal_token(create_user(), Scope.ME_READ)
+    for operation in operations:
+        if operation.path in ("/api/v1/me", "/api/v1/sessions/{session_id}"):
+            try:
+                explore(operation, limited, answered)
+            except Exception as error:  # noqa: BLE001
+                failures.append(f"rate limited: {operation.label}: {error}")
     assert failures == []
-    assert {200, 403, 422} <= answered  # it called for real: answers, refusals and invalid input
+    # It called for real: answers, refused and missing tokens, scopes not granted, ids of nothing,
+    # invalid input and too many calls.
+    assert {200, 401, 403, 404, 422, 429} <= answered
