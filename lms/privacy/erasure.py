@@ -235,6 +235,7 @@ def anonymise_people(people: list[User], *, by: User | None, now: datetime, reas
         _keep_certificates(person, theirs)
         _blank_what_they_wrote(theirs, needles, placeholder)
         _forget_sign_in(person)
+        _forget_as_line_manager(person.email)
         _scrub_requests(person, needles, placeholder)
         db.session.execute(
             sa.update(InvoiceLine)
@@ -278,6 +279,41 @@ def _forget_person(person: User, now: datetime) -> None:
     person.role_rows = [row for row in person.role_rows if row.role is Role.PRACTITIONER] or [
         UserRole(role=Role.PRACTITIONER)
     ]
+
+
+def _forget_as_line_manager(email: str) -> None:
+    """Where colleagues named them as their line manager: the colleagues' profiles forget them (they
+    are asked for a manager again when one is needed), as do decided approvals and the comments
+    they gave as a manager (the chosen answer stays for the impact report). An approval still
+    waiting for them keeps their address until it is decided or lapses: a colleague's booking
+    depends on it."""
+    if not email:
+        return
+    named = sa.func.lower(sa.func.trim(email))
+    db.session.execute(
+        sa.update(User)
+        .where(sa.func.lower(User.line_manager_email) == named)
+        .values(line_manager_name=None, line_manager_email=None),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    db.session.execute(
+        sa.update(ApprovalRequest)
+        .where(sa.func.lower(ApprovalRequest.manager_email) == named, ApprovalRequest.decided_at.is_not(None))
+        .values(manager_name=None, manager_email=None, decided_by_email=None, reason=None),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    db.session.execute(
+        sa.update(ApprovalRequest)
+        .where(sa.func.lower(ApprovalRequest.decided_by_email) == named)
+        .values(decided_by_email=None),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    db.session.execute(
+        sa.update(ManagerComment)
+        .where(sa.func.lower(ManagerComment.manager_email) == named)
+        .values(manager_email="", comment=None),
+        execution_options={"synchronize_session": "fetch"},
+    )
 
 
 def _keep_certificates(person: User, theirs) -> None:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from lms.accounts.contacts import add_training_contact
 from lms.accounts.models import Role, TrainingContact, User
+from lms.bookings.approvals import approve_booking
 from lms.bookings.models import ApprovalRequest, BookingStatus
 from lms.bookings.services import ManagerDetails, book_place, substitute_booking
 from lms.core.audit import AuditEntry
@@ -293,3 +294,28 @@ def test_two_sweeps_and_an_erasure_at_once_erase_each_person_once(app):
         with app.app_context():
             empty_all_tables()
             db.session.remove()
+
+
+def test_someone_named_as_line_manager_is_forgotten_where_nothing_still_waits_for_them(app, app_context):
+    admin = lnd()
+    boss = create_user("boss@example.org", first_name="Robin", last_name="Boss")
+    colleague = create_user()
+    colleague.line_manager_name, colleague.line_manager_email = "Robin Boss", "Boss@Example.org"
+    manager = ManagerDetails("Robin Boss", "boss@example.org")
+    app.config["BOOKING_APPROVAL"] = "all"
+    try:
+        decided = book_place(create_session(), colleague, by=colleague, now=NOW, manager=manager)
+        approve_booking(decided.approval, by=None, now=NOW, via_link=True)
+        other = create_user()
+        other.line_manager_name, other.line_manager_email = "Robin Boss", "boss@example.org"
+        waiting = book_place(create_session(), other, by=other, now=NOW, manager=manager)
+    finally:
+        app.config["BOOKING_APPROVAL"] = "off"
+
+    anonymise_person(boss, by=admin, now=NOW, reason="erasure request")
+
+    db.session.expire_all()
+    assert (colleague.line_manager_name, colleague.line_manager_email) == (None, None)
+    assert decided.approval.manager_email is None and decided.approval.decided_by_email is None
+    # A colleague's booking still waits on the manager's answer: that address stays until it ends.
+    assert waiting.approval.manager_email.lower() == "boss@example.org" and waiting.approval.is_open
