@@ -1,17 +1,20 @@
 """What a person can do about each session in a list: book, join the waiting list, or nothing.
 
 The catalogue shows it on every card in words ("8 places left", "Full: join the waiting list, you
-would be number 4") rather than the arithmetic behind it. The counts for a whole page come in two
-queries, whatever the number of sessions.
+would be number 4") rather than the arithmetic behind it. A page of sessions reads it in the same
+statement as the sessions themselves (`with_availability`); `availability_of` reads it for sessions
+already loaded, in two statements whatever their number.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased, joinedload, lazyload
 
 from lms.accounts.models import User
 from lms.bookings.models import ApprovalRequest, Booking, BookingStatus
@@ -23,6 +26,9 @@ from lms.extensions import db
 
 # A session with this many places left or fewer is nearly full (or a tenth of it, for a big one).
 FEW_PLACES = 3
+# Made once: an alias copies every column of booking, which is work for each statement that needs one.
+_OWN = aliased(Booking, name="own_booking")
+_AHEAD = aliased(Booking, name="ahead")
 
 
 @dataclass(frozen=True)
@@ -108,24 +114,30 @@ def own_bookings(session_ids: Sequence[int], person: User) -> dict[int, tuple[Bo
     """The person's live bookings on these sessions, with their place on any waiting list."""
     if not session_ids:
         return {}
-    found = db.session.scalars(
-        sa.select(Booking).where(
+    rows = db.session.execute(
+        sa.select(Booking, waiting_position_expression(Booking)).where(
             Booking.session_id.in_(session_ids), Booking.user_id == person.id, Booking.is_live
         )
-    ).all()
-    result: dict[int, tuple[Booking, int | None]] = {}
-    for booking in found:
-        position = None
-        if booking.is_waiting:
-            position = 1 + db.session.scalar(
-                sa.select(sa.func.count(Booking.id)).where(
-                    Booking.session_id == booking.session_id,
-                    Booking.status == BookingStatus.WAITING,
-                    Booking.id < booking.id,
-                )
-            )
-        result[booking.session_id] = (booking, position)
-    return result
+    )
+    return {booking.session_id: (booking, position) for booking, position in rows}
+
+
+@functools.cache  # built once for each entity: the statements that use it are built on every page
+def waiting_position_expression(booking) -> sa.ColumnElement[int | None]:
+    """A booking's place on its session's waiting list, in SQL: 1 for the first person waiting, NULL
+    when it is not waiting (lms.bookings.services.waiting_position in Python)."""
+    ahead = _AHEAD
+    earlier = (
+        sa.select(sa.func.count(ahead.id))
+        .where(
+            ahead.session_id == booking.session_id,
+            ahead.status == BookingStatus.WAITING,
+            ahead.id < booking.id,
+        )
+        .correlate(booking)
+        .scalar_subquery()
+    )
+    return sa.case((booking.status == BookingStatus.WAITING, earlier + 1), else_=sa.null())
 
 
 def availability_of(
@@ -148,6 +160,66 @@ def availability_of(
             position=position,
         )
     return result
+
+
+def with_availability(query: sa.Select, person: User) -> sa.Select:
+    """`query` of sessions, each row followed by what its availability needs, read in the same
+    statement: places taken, people waiting, the person's live booking (or None) and their place on
+    its waiting list. `availability_from` makes the rows into Availability."""
+    taken, waiting = _place_counts_of_session()
+    mine = _OWN
+    # At most one live booking per person and session (uq_booking_live_per_person): no row repeats.
+    own = sa.and_(mine.session_id == CourseSession.id, mine.user_id == person.id, mine.is_live)
+    return (
+        query.add_columns(taken, waiting, mine, waiting_position_expression(mine))
+        .outerjoin(mine, own)
+        # The booking's session is the row's own; its person is the one asking.
+        .options(lazyload(mine.session), lazyload(mine.user))
+    )
+
+
+@functools.cache  # built once: every page of sessions asks for them
+def _place_counts_of_session() -> tuple[sa.ScalarSelect[int], sa.ScalarSelect[int]]:
+    """Places taken and people waiting on the session of the row, in SQL."""
+    taken = (
+        sa.select(sa.func.count(Booking.id))
+        .where(Booking.session_id == CourseSession.id, takes_place())
+        .correlate(CourseSession)
+        .scalar_subquery()
+    )
+    waiting = (
+        sa.select(sa.func.count(Booking.id))
+        .where(Booking.session_id == CourseSession.id, Booking.status == BookingStatus.WAITING)
+        .correlate(CourseSession)
+        .scalar_subquery()
+    )
+    return taken, waiting
+
+
+def availability_from(row: sa.Row, person: User, *, now: datetime) -> Availability:
+    """A row of `with_availability` as the session's Availability for this person."""
+    session, taken, waiting, booking, position = row[:5]
+    return Availability(
+        session=session,
+        taken=taken,
+        waiting=waiting,
+        closed=bookings_closed_for(session, person, now),
+        booking=booking,
+        position=position,
+    )
+
+
+def session_availability(session_id: int, person: User, *, now: datetime) -> Availability | None:
+    """A session with its course, topic and trainer, and its availability for this person, in one
+    statement; None when there is no such session."""
+    query = (
+        sa.select(CourseSession)
+        .where(CourseSession.id == session_id)
+        # The trainer's name is shown; their roles are not asked.
+        .options(joinedload(CourseSession.trainer).lazyload(User.role_rows))
+    )
+    row = db.session.execute(with_availability(query, person)).one_or_none()
+    return None if row is None else availability_from(row, person, now=now)
 
 
 def free_places_expression() -> sa.ColumnElement[int]:

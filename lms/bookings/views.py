@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import contains_eager, lazyload
 
 from lms.accounts.models import Role
 from lms.accounts.services import registered_person
+from lms.bookings.availability import waiting_position_expression
 from lms.bookings.forms import (
     AddDelegateForm,
     BookForm,
@@ -89,16 +91,20 @@ def booked_message(booking: Booking) -> str:
 @bp.route("/bookings")
 @signed_in
 def mine():
-    bookings = db.session.scalars(
-        sa.select(Booking)
+    rows = db.session.execute(
+        sa.select(Booking, waiting_position_expression(Booking))
         .join(Booking.session)
         .where(Booking.user_id == current_user.id)
         .order_by(CourseSession.starts_at.desc(), Booking.id.desc())
+        # Each booking's session is the one joined; its person is the one asking.
+        .options(contains_eager(Booking.session), lazyload(Booking.user))
     ).all()
     moment = now()
-    upcoming = [b for b in bookings if not b.session.has_started(moment)][::-1]
-    past = [b for b in bookings if b.session.has_started(moment)]
-    positions = {b.id: waiting_position(b) for b in upcoming if b.is_waiting}
+    upcoming = [b for b, _ in rows if not b.session.has_started(moment)][::-1]
+    past = [b for b, _ in rows if b.session.has_started(moment)]
+    positions = {
+        b.id: position for b, position in rows if position is not None and not b.session.has_started(moment)
+    }
     return render_template(
         "bookings/mine.html", upcoming=upcoming, past=past, positions=positions, now=moment
     )

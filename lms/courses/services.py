@@ -7,9 +7,16 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
+from flask_sqlalchemy.pagination import Pagination
+from sqlalchemy.orm import contains_eager
 
 from lms.accounts.models import Role, User
-from lms.bookings.availability import free_places_expression
+from lms.bookings.availability import (
+    Availability,
+    availability_from,
+    free_places_expression,
+    with_availability,
+)
 from lms.core.audit import log_action
 from lms.core.calendar import EARLIEST_DATE, LATEST_DATE
 from lms.core.errors import DomainError
@@ -227,6 +234,8 @@ def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
         sa.select(CourseSession)
         .join(CourseSession.course)
         .join(Course.topic)
+        # The course and topic the filters join are the ones loaded with each session.
+        .options(contains_eager(CourseSession.course).contains_eager(Course.topic))
         .where(
             CourseSession.status == SessionStatus.SCHEDULED,
             CourseSession.starts_at > now,
@@ -256,3 +265,44 @@ def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
             )
         )
     return query
+
+
+class CataloguePage(Pagination):
+    """A page of the catalogue for one person: its sessions, each one's availability for them, and how
+    many sessions match in all, read in one statement (and a count of its own only past the last
+    page, where no row carries it). `available` maps each session's id to its Availability."""
+
+    def _query_items(self) -> list[CourseSession]:
+        query, person, now = (self._query_args[name] for name in ("query", "person", "now"))
+        # The page's sessions are chosen, and all that match counted, from their ids alone; only
+        # the chosen few are then read whole, with their availability.
+        chosen = (
+            query.with_only_columns(CourseSession.id, sa.func.count().over().label("total"))
+            .limit(self.per_page)
+            .offset(self._query_offset)
+            .subquery()
+        )
+        rows = db.session.execute(
+            with_availability(query, person)
+            .join(chosen, chosen.c.id == CourseSession.id)
+            .add_columns(chosen.c.total)
+        ).all()
+        self.available: dict[int, Availability] = {
+            row[0].id: availability_from(row, person, now=now) for row in rows
+        }
+        self._total = rows[0][-1] if rows else None
+        return [row[0] for row in rows]
+
+    def _query_count(self) -> int:
+        if self._total is not None:
+            return self._total
+        matching = self._query_args["query"].order_by(None).subquery()
+        return db.session.scalar(sa.select(sa.func.count()).select_from(matching))
+
+
+def catalogue_page(
+    filters: CatalogueFilter, person: User, *, page: int, per_page: int, now: datetime
+) -> CataloguePage:
+    """The page of the catalogue `person` asked for, with each session's availability for them."""
+    query = catalogue_query(filters, now=now)
+    return CataloguePage(page=page, per_page=per_page, error_out=False, query=query, person=person, now=now)
