@@ -34,7 +34,7 @@ from lms.accounts.services import AgencyDetails, PersonDetails, create_agency
 from lms.bookings.models import Booking, BookingStatus
 from lms.core.calendar import is_working_day, working_days_before
 from lms.core.clock import now as clock_now
-from lms.core.db import unit_of_work
+from lms.core.db import refresh_statistics, unit_of_work
 from lms.core.financial_year import financial_year_label
 from lms.core.formatting import format_money, format_number, format_percent, plural
 from lms.core.timezones import london_date, london_to_utc
@@ -144,6 +144,7 @@ def register_demo_commands(group: click.Group) -> None:
                 return
             demo = start_demo(clock_now())
             build(demo)
+        refresh_statistics()
         report(demo)
 
 

@@ -125,3 +125,19 @@ def unit_of_work():
         except BaseException:
             db.session.rollback()
             raise
+
+
+def refresh_statistics() -> None:
+    """Have PostgreSQL read the tables' statistics again after a bulk load (demo data, an import),
+    so its planner does not pick joins for empty tables until autovacuum gets round to them. SQLite
+    plans without statistics, so there is nothing to do there."""
+    from lms.extensions import db
+
+    with unit_of_work():
+        connection = db.session.connection()
+        if connection.dialect.name != "postgresql":
+            return
+        # The app's own tables only (found through its search path), not every schema's.
+        quote = connection.dialect.identifier_preparer.quote
+        tables = ", ".join(quote(table.name) for table in db.metadata.sorted_tables)
+        db.session.execute(sa.text(f"ANALYZE {tables}"))

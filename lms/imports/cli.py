@@ -15,7 +15,7 @@ import click
 import sqlalchemy as sa
 
 from lms.core.clock import now
-from lms.core.db import unit_of_work, write_intent
+from lms.core.db import refresh_statistics, unit_of_work, write_intent
 from lms.core.errors import DomainError
 from lms.extensions import db
 from lms.imports.organisations import Layout
@@ -82,6 +82,7 @@ def commit_import(kind: ImportKind, path: Path, options: ImportOptions, *, dry_r
     except DomainError as error:
         raise click.ClickException(error.message) from error
     if report.written:
+        refresh_statistics()
         _send_new_messages(first_new, moment)
     _show(report)
     if report.problems:
