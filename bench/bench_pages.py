@@ -48,6 +48,7 @@ from config import BASE_DIR, Config
 from lms import create_app
 from lms.accounts.models import Role
 from lms.bookings.models import Attendance, Booking, BookingStatus, CancellationReason
+from lms.core.db import refresh_statistics
 from lms.courses.models import CourseLevel, DeliveryMode
 from lms.extensions import db
 from tests.factories import PASSWORD, create_agency, create_course, create_session, create_topic, create_user
@@ -368,8 +369,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             upgrade(directory=str(BASE_DIR / "migrations"))
             say("Filling the programme")
             plan = create_plan(datetime.now(UTC))
-            db.session.execute(sa.text("ANALYZE"))
             db.session.commit()
+            refresh_statistics()
             db.engine.dispose()
         shown = pages(plan)
         say("Counting round trips")
