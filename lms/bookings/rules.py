@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 
 from lms.accounts.models import Role, organisation_key
-from lms.core.calendar import working_days_before, working_days_between
+from lms.core.calendar import working_days_before
 from lms.core.timezones import london_date, start_of_london_day
 from lms.courses.models import CourseSession
 
@@ -32,8 +32,12 @@ def is_closed(now: datetime, closes_at: datetime, *, staff: bool) -> bool:
 
 
 def is_late_on(day: date, session_day: date, notice_working_days: int) -> bool:
-    """Late when fewer whole working days than the notice period lie between `day` and the session's."""
-    return working_days_between(day, session_day) < notice_working_days
+    """Late when fewer whole working days than the notice period lie between `day` and the session's:
+    that is, from the notice period's first working day on (found by stepping back from the session,
+    a few days, rather than counting forward from `day`, which may be months away)."""
+    if notice_working_days < 1:
+        return False
+    return day >= working_days_before(session_day, notice_working_days)
 
 
 def notice_period_starts_at(starts_at: datetime, notice_working_days: int) -> datetime:

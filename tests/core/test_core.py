@@ -1,8 +1,11 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lms.bookings.places import bookable_limit
+from lms.bookings.rules import is_late_on
 from lms.core.calendar import is_working_day, working_days_before, working_days_between
 from lms.core.formatting import format_date, format_hours, format_money, parse_money
 from lms.core.timezones import InvalidLocalTime, london_to_utc, to_london
@@ -66,3 +69,14 @@ def test_dates_and_hours_read_naturally():
     assert format_date(datetime(2026, 7, 1, 23, 30, tzinfo=UTC)) == "Thu 2 July 2026"
     assert format_hours(90) == "1.5 hours"
     assert format_hours(60) == "1 hour"
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(
+    day=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)),
+    ahead=st.integers(min_value=-10, max_value=200),
+    notice=st.integers(min_value=0, max_value=10),
+)
+def test_late_from_the_notice_periods_first_working_day_as_counting_the_days_between_says(day, ahead, notice):
+    session_day = day + timedelta(days=ahead)
+    assert is_late_on(day, session_day, notice) == (working_days_between(day, session_day) < notice)
