@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lms.accounts.models import User
+from lms.core.calendar import is_working_day, working_days_after
 from lms.core.db import UTCDateTime, enum_column
 from lms.core.enums import TitledEnum
 from lms.extensions import db
@@ -36,10 +37,12 @@ class ReceivedHow(TitledEnum):
 
 
 def one_month_after(received: date) -> date:
-    """The deadline for answering a request received on `received`: the same day of the next month,
-    or that month's last day when it has no such day (31 January gives 28 or 29 February)."""
+    """The deadline for answering a request received on `received`, as the ICO counts it: the same
+    day of the next month, or that month's last day when it has no such day (31 January gives 28 or
+    29 February); when that day is a weekend or a bank holiday, the next working day."""
     year, month = (received.year + 1, 1) if received.month == 12 else (received.year, received.month + 1)
-    return date(year, month, min(received.day, calendar.monthrange(year, month)[1]))
+    due = date(year, month, min(received.day, calendar.monthrange(year, month)[1]))
+    return due if is_working_day(due) else working_days_after(due, 1)
 
 
 class DataRequest(db.Model):

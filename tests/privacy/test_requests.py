@@ -23,14 +23,16 @@ from tests.factories import NOW, create_user
 @pytest.mark.parametrize(
     ("received", "due"),
     [
-        (date(2026, 1, 31), date(2026, 2, 28)),
-        (date(2028, 1, 31), date(2028, 2, 29)),
+        (date(2028, 1, 31), date(2028, 2, 29)),  # a Tuesday in a leap year
         (date(2026, 3, 31), date(2026, 4, 30)),
         (date(2026, 12, 15), date(2027, 1, 15)),
-        (date(2026, 2, 28), date(2026, 3, 28)),
+        (date(2026, 1, 31), date(2026, 3, 2)),  # 28 February 2026 is a Saturday: the Monday after
+        (date(2026, 2, 28), date(2026, 3, 30)),  # 28 March is a Saturday
+        (date(2026, 12, 1), date(2027, 1, 4)),  # 1 January is a bank holiday, then a weekend
     ],
 )
 def test_the_answer_is_due_one_calendar_month_after_the_request_arrived(received, due):
+    # The same day of the next month (or its last day), moved to the next working day if need be.
     assert one_month_after(received) == due
 
 
@@ -57,10 +59,10 @@ def test_l_and_d_log_a_letter_and_see_it_overdue_on_the_list_and_the_dashboard(c
     )
     assert response.status_code == 302
     request = db.session.scalar(sa.select(DataRequest).where(DataRequest.user_id == person.id))
-    assert request.deadline == date(2026, 2, 28) and request.status is RequestStatus.OPEN
+    assert request.deadline == date(2026, 3, 2) and request.status is RequestStatus.OPEN
     assert request.is_overdue(NOW.date())
     listing = client.get("/admin/data-requests").get_data(as_text=True)
-    assert "Wren Letterwriter" in listing and "Sat 28 February 2026" in listing and "Overdue" in listing
+    assert "Wren Letterwriter" in listing and "Mon 2 March 2026" in listing and "Overdue" in listing
     dashboard = client.get("/dashboard").get_data(as_text=True)
     assert "Requests about personal data" in dashboard and "Wren Letterwriter" in dashboard
 
