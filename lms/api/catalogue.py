@@ -11,7 +11,7 @@ from flask import url_for
 
 from lms.api import schemas
 from lms.api.auth import open_to_all
-from lms.api.blueprint import api_blueprint
+from lms.api.blueprint import api_blueprint, documented
 from lms.api.paging import paged
 from lms.bookings.availability import Availability, free_places_expression, place_counts
 from lms.bookings.rules import bookable_from, bookings_close_at, is_closed
@@ -110,8 +110,7 @@ def _catalogue(args: dict) -> sa.Select:
 
 
 @blp.route("/sessions")
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
-@blp.alt_response(401, response="UNAUTHORIZED")
+@documented(blp, 401, 429, secured=False)
 @open_to_all
 @blp.arguments(schemas.SessionQuery, location="query", as_kwargs=False)
 @blp.response(200, schemas.page_of(schemas.Session, "SessionPage"))
@@ -121,9 +120,7 @@ def sessions(args):
 
 
 @blp.route("/sessions/<id:session_id>")
-@blp.alt_response(404, response="NOT_FOUND")
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
-@blp.alt_response(401, response="UNAUTHORIZED")
+@documented(blp, 401, 404, 429, secured=False)
 @open_to_all
 @blp.response(200, schemas.Session)
 def session(session_id: int):
@@ -144,8 +141,7 @@ def _courses() -> sa.Select:
 
 
 @blp.route("/courses")
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
-@blp.alt_response(401, response="UNAUTHORIZED")
+@documented(blp, 401, 429, secured=False)
 @open_to_all
 @blp.arguments(schemas.CourseQuery, location="query", as_kwargs=False)
 @blp.response(200, schemas.page_of(schemas.Course, "CoursePage"))
@@ -158,9 +154,7 @@ def courses(args):
 
 
 @blp.route("/courses/<id:course_id>")
-@blp.alt_response(404, response="NOT_FOUND")
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
-@blp.alt_response(401, response="UNAUTHORIZED")
+@documented(blp, 401, 404, 429, secured=False)
 @open_to_all
 @blp.response(200, schemas.Course)
 def course(course_id: int):
@@ -172,8 +166,7 @@ def course(course_id: int):
 
 
 @blp.route("/topics")
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
-@blp.alt_response(401, response="UNAUTHORIZED")
+@documented(blp, 401, 429, secured=False)
 @open_to_all
 @blp.response(200, schemas.Topic(many=True))
 def topics():

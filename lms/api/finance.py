@@ -8,8 +8,8 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from lms.api import schemas
-from lms.api.auth import SECURITY_SCHEME, requires
-from lms.api.blueprint import api_blueprint
+from lms.api.auth import requires
+from lms.api.blueprint import api_blueprint, documented
 from lms.api.paging import paged
 from lms.core.errors import NotFound
 from lms.core.financial_year import financial_year_bounds
@@ -20,10 +20,7 @@ from lms.integrations.tokens import Scope
 blp = api_blueprint("api_finance", "Invoices and charges (scope finance:read)")
 
 
-def _documented(view):
-    for status, name in ((401, "UNAUTHORIZED"), (403, "FORBIDDEN"), (429, "TOO_MANY_REQUESTS")):
-        view = blp.alt_response(status, response=name)(view)
-    return blp.doc(security=[{SECURITY_SCHEME: []}])(view)
+_documented = documented(blp, 401, 403, 429)
 
 
 def present_invoice(invoice: Invoice) -> dict:

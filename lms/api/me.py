@@ -7,8 +7,8 @@ import sqlalchemy as sa
 
 from lms.accounts.models import User
 from lms.api import schemas
-from lms.api.auth import SECURITY_SCHEME, current_token, requires
-from lms.api.blueprint import api_blueprint
+from lms.api.auth import current_token, requires
+from lms.api.blueprint import api_blueprint, documented
 from lms.api.catalogue import present_sessions
 from lms.api.paging import paged
 from lms.bookings.models import Attendance, Booking, BookingStatus
@@ -20,7 +20,6 @@ from lms.extensions import db
 from lms.integrations.tokens import Scope
 
 blp = api_blueprint("api_me", "A person's own record (scope me:read)")
-SECURED = {"security": [{SECURITY_SCHEME: []}]}
 ATTENDED = (Attendance.ATTENDED, Attendance.PARTIAL)
 
 
@@ -28,10 +27,7 @@ def _me() -> User:
     return current_token().user
 
 
-def _documented(view):
-    for status, name in ((401, "UNAUTHORIZED"), (403, "FORBIDDEN"), (429, "TOO_MANY_REQUESTS")):
-        view = blp.alt_response(status, response=name)(view)
-    return blp.doc(**SECURED)(view)
+_documented = documented(blp, 401, 403, 429)
 
 
 @blp.route("/me")

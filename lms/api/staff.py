@@ -14,8 +14,8 @@ from lms.accounts.contact_reports import record_row, staff_summary, training_rec
 from lms.accounts.contacts import followed_ids, organisations_covered
 from lms.accounts.models import Agency
 from lms.api import schemas
-from lms.api.auth import SECURITY_SCHEME, current_token, requires
-from lms.api.blueprint import api_blueprint
+from lms.api.auth import current_token, requires
+from lms.api.blueprint import api_blueprint, documented
 from lms.api.paging import envelope, paged
 from lms.core.errors import NotFound
 from lms.extensions import db
@@ -44,15 +44,7 @@ def _scope(args: dict) -> set[int]:
     return {chosen}
 
 
-def _documented(view):
-    for status, name in (
-        (401, "UNAUTHORIZED"),
-        (403, "FORBIDDEN"),
-        (404, "NOT_FOUND"),
-        (429, "TOO_MANY_REQUESTS"),
-    ):
-        view = blp.alt_response(status, response=name)(view)
-    return blp.doc(security=[{SECURITY_SCHEME: []}])(view)
+_documented = documented(blp, 401, 403, 404, 429)
 
 
 @blp.route("/organisations")
