@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from flask import has_app_context
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -26,7 +27,7 @@ from flask_sqlalchemy.session import Session as FlaskSession
 
 from config import BASE_DIR, TestConfig, normalise_database_url
 from lms import create_app
-from lms.core import clock
+from lms.core import clock, deferred
 from lms.extensions import db, limiter
 from tests.factories import NOW
 
@@ -225,6 +226,8 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
+        if has_app_context():  # the test's own work, done before the request, as a commit would
+            deferred.write(db.session())
         token = _cv_app.set(None)
         try:
             return super().open(*args, **kwargs)

@@ -187,8 +187,9 @@ def test_a_form_that_was_refused_can_be_sent_again_with_the_same_key(client):
 
 
 def test_request_keys_are_forgotten_after_a_day(app_context):
+    answer = idempotency.Outcome(status=302, location="/", flashes=[], page=None)
     for hours in (30, 25, 23, 1):
-        idempotency.claim(f"{hours:064d}", now=NOW - timedelta(hours=hours))
+        assert idempotency.record(f"{hours:064d}", answer, now=NOW - timedelta(hours=hours))
     assert forget_request_keys(NOW) == 2
     assert forget_request_keys(NOW) == 0  # a sweep run twice changes nothing
     assert set(db.session.scalars(sa.select(RequestKey.key))) == {f"{23:064d}", f"{1:064d}"}

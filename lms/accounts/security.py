@@ -31,7 +31,7 @@ from lms.accounts.services import (
     reset_password,
     user_for_reset_token,
 )
-from lms.core.audit import AuditEntry, log_action
+from lms.core.audit import AuditEntry, log_action, log_entry
 from lms.core.db import write_intent
 from lms.core.formatting import plural
 from lms.core.permissions import require_role
@@ -253,7 +253,7 @@ def _duration(seconds: int) -> str:
 
 
 def _accept_code(user: User, code: str, *, now: datetime) -> str | None:
-    """"app" or "recovery" when the code is right (and then used up), None otherwise."""
+    """ "app" or "recovery" when the code is right (and then used up), None otherwise."""
     factor = user.second_factor
     if factor is None:
         return None
@@ -679,9 +679,7 @@ def _security_event(name: str, *, user: User | None, actor: User | None, now: da
         log_action(name, subject=user, actor=actor, now=now, **data)
         return
     # An address with no account: the event is kept, without the text typed (it may be a password).
-    db.session.add(
-        AuditEntry(name=name, actor=actor, subject_type="user", subject_id=None, data=data, created_at=now)
-    )
+    log_entry(name, subject_type="user", subject_id=None, actor=actor, now=now, data=data)
 
 
 def export_event(user: User, *, what: str, path: str, now: datetime) -> dict[str, Any]:
@@ -710,4 +708,3 @@ def write_events_of_a_read(events: list[dict[str, Any]]) -> None:
         except Exception:
             db.session.rollback()
             raise
-

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lms.core import deferred
 from lms.core.db import UTCDateTime
 from lms.extensions import db
 
@@ -37,20 +38,38 @@ def log_action(
     actor: Any | None,
     now: datetime,
     **data: Any,
-) -> AuditEntry:
-    """Record that `actor` did `name` to `subject`; flushed with the change it describes."""
+) -> None:
+    """Record that `actor` did `name` to `subject`: written with the rest of the transaction's
+    entries once its work is done (lms/core/deferred.py), or at once when something reads them."""
     if getattr(subject, "id", None) is None:
         db.session.flush()
-    entry = AuditEntry(
-        name=name,
-        actor=actor,
-        subject_type=type(subject).__tablename__,
-        subject_id=subject.id,
-        data=data,
-        created_at=now,
+    log_entry(
+        name, subject_type=type(subject).__tablename__, subject_id=subject.id, actor=actor, now=now, data=data
     )
-    db.session.add(entry)
-    return entry
+
+
+def log_entry(
+    name: str,
+    *,
+    subject_type: str,
+    subject_id: int | None,
+    actor: Any | None,
+    now: datetime,
+    data: dict[str, Any],
+) -> None:
+    """An entry about a subject given by its table and id (None: one that has no row, such as an
+    address with no account); `log_action` for the usual case."""
+    if actor is not None and actor.id is None:
+        db.session.flush()
+    row = {
+        "name": name,
+        "actor_id": actor.id if actor is not None else None,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "data": data,
+        "created_at": now,
+    }
+    deferred.defer_row(db.session(), AuditEntry.__table__, row)
 
 
 ACTION_TITLES = {

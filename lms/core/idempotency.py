@@ -1,12 +1,16 @@
 """Request keys: a form that changes something is acted on once, however often it arrives.
 
-Every POST form carries a random key (``request_key_field()`` beside its CSRF token). The
-boundary claims the key, in the request's own transaction, before the view runs, and stores the
-outcome beside the change: the status, the redirect, the messages flashed, or the page itself.
-The same form arriving again (the person pressed twice, or the connection was lost while the
-first one committed, so nobody knows whether it did) waits for the first to finish and gets its
-answer back; nothing is done twice. A POST without a key gets one of its own, which makes the
-boundary's own retry after a lost connection just as safe. Keys are forgotten after a day.
+Every POST form carries a random key (``request_key_field()`` beside its CSRF token). Before the
+view runs, the boundary looks the key up: a request that already committed with it is answered
+again as it was, and its view does not run. After the view, the key is stored with the outcome
+(the status, the redirect, the messages flashed, or the page itself) in the request's own
+transaction, beside the change. A twin that ran at the same time (the person pressed twice, or
+the connection was lost while the first one committed, so nobody knows whether it did) finds the
+key taken when it comes to store it: the insert waits for the first to finish, the twin's work is
+rolled back, and it gives the first one's answer; nothing is done twice. A request that fails
+(status 400 or more) stores no key, so the same form sent again runs again. A POST without a key
+gets one of its own, which makes the boundary's own retry after a lost connection just as safe.
+Keys are forgotten after a day.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
+from lms.core import deferred
 from lms.core.db import UTCDateTime
 from lms.extensions import db
 
@@ -69,24 +74,11 @@ def stored_key(key: str, user_id: int | None) -> str:
     return hashlib.sha256(f"{user_id or '-'}:{key}".encode()).hexdigest()
 
 
-def claim(key: str, *, now: datetime) -> Outcome | None:
-    """Take the key for this transaction; None when it is ours, else the outcome already stored.
-
-    A twin still running holds the key until it commits or rolls back: the insert waits for it
-    (PostgreSQL's unique index; SQLite's write lock), then finds its outcome or takes the key.
-    """
-    dialect = db.session.connection().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = RequestKey.__table__
-    taken = db.session.execute(
-        insert(table)
-        .values(key=key, created_at=now, flashes=[])
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(table.c.key)
-    ).scalar()
-    if taken is not None:
+def stored_outcome(key: str) -> Outcome | None:
+    """What the request with this key answered, once it has committed; None when none has."""
+    row = db.session.execute(_READ_OUTCOME, {"key": key}).first()
+    if row is None:
         return None
-    row = db.session.execute(sa.select(table).where(table.c.key == key)).one()
     return Outcome(
         status=row.status or 409,
         location=row.location,
@@ -95,28 +87,42 @@ def claim(key: str, *, now: datetime) -> Outcome | None:
     )
 
 
-def record(key: str, outcome: Outcome) -> None:
-    """Store what the request answered, in its own transaction (nothing, if that was rolled back)."""
-    db.session.execute(
-        sa.update(RequestKey.__table__)
-        .where(RequestKey.key == key)
-        .values(
-            status=outcome.status,
-            location=outcome.location,
-            flashes=[list(pair) for pair in outcome.flashes],
-            page=outcome.page if outcome.page and len(outcome.page) <= MAX_KEPT_PAGE else None,
-        )
-    )
+def record(key: str, outcome: Outcome, *, now: datetime) -> bool:
+    """Store the key with what the request answered, in the request's transaction, with the rows
+    it left to write at its end (lms/core/deferred.py): on PostgreSQL all in one statement.
+
+    False when a twin holds the key: it committed first (the insert waited for it if it was still
+    running), so this request's work must be rolled back and the twin's answer given instead.
+    """
+    session = db.session()
+    dialect = session.connection().dialect.name
+    row = {
+        "key": key,
+        "created_at": now,
+        "status": outcome.status,
+        "location": outcome.location,
+        "flashes": [list(pair) for pair in outcome.flashes],
+        "page": outcome.page if outcome.page and len(outcome.page) <= MAX_KEPT_PAGE else None,
+    }
+    table = RequestKey.__table__
+    if dialect == "postgresql":
+        insert = postgresql.insert(table).values(row)
+        ctes = deferred.as_ctes(session)
+        if ctes:
+            insert = insert.add_cte(*ctes)
+    else:
+        deferred.write(session)
+        insert = sqlite.insert(table).values(row)
+    taken = session.execute(insert.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
+    return taken.scalar() is not None
 
 
-def release(key: str) -> None:
-    """Give the key back: the request changed nothing, so its twin may run for itself."""
-    db.session.execute(sa.delete(RequestKey.__table__).where(RequestKey.key == key))
+_READ_OUTCOME = sa.select(RequestKey.status, RequestKey.location, RequestKey.flashes, RequestKey.page).where(
+    RequestKey.key == sa.bindparam("key")
+)
 
 
 def forget_request_keys(now: datetime) -> int:
     """Delete keys older than a day (a scheduled sweep); returns how many went."""
-    result = db.session.execute(
-        sa.delete(RequestKey.__table__).where(RequestKey.created_at < now - KEPT_FOR)
-    )
+    result = db.session.execute(sa.delete(RequestKey.__table__).where(RequestKey.created_at < now - KEPT_FOR))
     return result.rowcount or 0

@@ -114,16 +114,25 @@ class Boundary(Flask):
             finish_transaction()
             return result
         key = idempotency.stored_key(form_key, _user_id())
-        done = idempotency.claim(key, now=now())
-        if done is not None:
+        done = idempotency.stored_outcome(key)
+        if done is not None:  # a twin has answered already: the view does not run again
             db.session.rollback()
             return replay(done)
+        before = _RequestState()
         flashed_before = list(session.get("_flashes", []))
         response = self.make_response(super().dispatch_request())
         if response.status_code >= 400:
-            idempotency.release(key)  # nothing was done: the same form sent again runs again
-        else:
-            idempotency.record(key, outcome_of(response, flashed_before))
+            # Nothing was done, so no key is kept and the same form sent again runs again; unless
+            # a twin finished while this ran (and this failed because it had), whose answer counts.
+            done = idempotency.stored_outcome(key)
+        elif idempotency.record(key, outcome_of(response, flashed_before), now=now()):
+            done = None
+        else:  # a twin stored the key first: this one's work is undone
+            done = idempotency.stored_outcome(key) or ALREADY_DONE
+        if done is not None:
+            db.session.rollback()
+            before.restore()
+            return replay(done)
         finish_transaction()
         return response
 
@@ -202,6 +211,10 @@ def outcome_of(response, flashed_before: list) -> idempotency.Outcome:
         flashes=[(category, message) for category, message in flashed],
         page=page,
     )
+
+
+# The answer to a twin whose first's answer has since been forgotten (keys are kept for a day).
+ALREADY_DONE = idempotency.Outcome(status=409, location=None, flashes=[], page=None)
 
 
 def replay(done: idempotency.Outcome):
@@ -437,4 +450,3 @@ def download(data, mimetype: str, filename: str):
     return Response(
         data, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
-

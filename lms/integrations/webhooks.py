@@ -11,6 +11,7 @@ Signatures follow the Standard Webhooks specification (docs/webhooks.md shows a 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -27,6 +28,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from lms.accounts.contacts import organisations_covering
 from lms.accounts.models import Agency, Role, User
 from lms.bookings.models import Booking
+from lms.core import deferred
 from lms.core.audit import log_action
 from lms.core.db import UTCDateTime
 from lms.core.errors import DomainError
@@ -224,47 +226,56 @@ def _json_string_postgresql(element, compiler, **kw) -> str:
     return f"CAST(to_json(CAST({compiler.process(element.clauses, **kw)} AS TEXT)) AS TEXT)"
 
 
-def _payload_column(body: dict, agency_id: int | None) -> sa.ColumnElement:
-    text = to_json(body)
-    marker = to_json(_ORGANISATION_NAME)
-    if marker not in text:
-        return sa.literal(text, sa.Text())
-    before, after = text.split(marker, 1)
-    name = sa.select(Agency.name).where(Agency.id == agency_id).scalar_subquery()
+def _payload_column(named: bool) -> sa.ColumnElement:
+    """The payload: the text as given, or with the organisation's name, as the database has it,
+    set between its two halves (`named`)."""
+    if not named:
+        return sa.bindparam("payload", type_=sa.Text())
+    name = sa.select(Agency.name).where(Agency.id == sa.bindparam("agency_id")).scalar_subquery()
     return (
-        sa.literal(before, sa.Text())
+        sa.bindparam("payload", type_=sa.Text())
         + sa.func.coalesce(_json_string(name), "null")
-        + sa.literal(after, sa.Text())
+        + sa.bindparam("payload_after", type_=sa.Text())
     )
 
 
-def _receives(agency_id: int | None) -> sa.ColumnElement[bool]:
+def _receives(scoped: bool) -> sa.ColumnElement[bool]:
     """Integrations for no organisation receive every event; one for an organisation receives
-    events about the staff its training contact would follow."""
-    if agency_id is None:
+    events about the staff its training contact would follow (`scoped`: the event is about one)."""
+    if not scoped:
         return Integration.agency_id.is_(None)
-    return sa.or_(
-        Integration.agency_id.is_(None), Integration.agency_id.in_(organisations_covering(agency_id))
-    )
+    covering = organisations_covering(sa.bindparam("agency_id", type_=sa.Integer()))
+    return sa.or_(Integration.agency_id.is_(None), Integration.agency_id.in_(covering))
 
 
-# Emitting ---------------------------------------------------------------------------------------
+_DELIVERY_COLUMNS = [
+    "subscription_id",
+    "event_id",
+    "event_type",
+    "payload",
+    "created_at",
+    "status",
+    "attempts",
+    "next_attempt_at",
+]
 
 
-def _wanted(event_type: str, subject, now: datetime) -> sa.Select:
-    """The deliveries one event about `subject` needs: a row for each subscription that wants it."""
-    data, agency_id = subject_data(subject)
-    event_id = new_event_id()
-    return (
+@functools.cache
+def _insert_deliveries(named: bool, scoped: bool) -> sa.Insert:
+    """The deliveries one event needs, a row for each subscription that wants it: built once for
+    each shape of event, its values given as parameters."""
+    now = sa.bindparam("now", type_=UTCDateTime())
+    event_type = sa.bindparam("event_type", type_=sa.String())
+    wanted = (
         sa.select(
             WebhookSubscription.id,
-            sa.literal(event_id, sa.String()),
-            sa.literal(event_type, sa.String()),
-            _payload_column(event_body(event_id, event_type, data, now), agency_id),
-            sa.literal(now, UTCDateTime()),
+            sa.bindparam("event_id", type_=sa.String()),
+            event_type,
+            _payload_column(named),
+            now,
             sa.literal(DeliveryStatus.PENDING.value, sa.String()),
             sa.literal(0, sa.Integer()),
-            sa.literal(now, UTCDateTime()),
+            now,
         )
         .join(Integration, Integration.id == WebhookSubscription.integration_id)
         .join(
@@ -274,30 +285,45 @@ def _wanted(event_type: str, subject, now: datetime) -> sa.Select:
                 WebhookSubscriptionEvent.event_type == event_type,
             ),
         )
-        .where(WebhookSubscription.active, integration_may_act(), _receives(agency_id))
+        .where(WebhookSubscription.active, integration_may_act(), _receives(scoped))
     )
+    return sa.insert(WebhookDelivery.__table__).from_select(_DELIVERY_COLUMNS, wanted)
 
 
-def emit(event_type: str, *subjects, now: datetime) -> int:
+def _event(event_type: str, subject, now: datetime) -> tuple[tuple[bool, bool], dict]:
+    """The shape of one event about `subject` and its parameters."""
+    data, agency_id = subject_data(subject)
+    event_id = new_event_id()
+    text = to_json(event_body(event_id, event_type, data, now))
+    marker = to_json(_ORGANISATION_NAME)
+    params = {"event_id": event_id, "event_type": event_type, "now": now, "agency_id": agency_id}
+    named = marker in text
+    if named:
+        params["payload"], params["payload_after"] = text.split(marker, 1)
+    else:
+        params["payload"] = text
+    return (named, agency_id is not None), params
+
+
+def emit(event_type: str, *subjects, now: datetime) -> None:
     """Write a delivery of the event, one event per subject, for every active subscription that
-    wants it, in the caller's transaction, in one statement however many subjects (an invoice run's
-    invoices, a register's delegates). Returns how many were written."""
+    wants it, in the caller's transaction; with the transaction's other late rows
+    (lms/core/deferred.py), so in one statement at the end of a request on PostgreSQL."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"Unknown webhook event {event_type!r}")
     if not subjects:
-        return 0
-    selects = [_wanted(event_type, subject, now) for subject in subjects]
-    wanted = selects[0] if len(selects) == 1 else sa.union_all(*selects)
-    columns = ["subscription_id", "event_id", "event_type", "payload", "created_at", "status", "attempts"]
-    result = db.session.execute(
-        sa.insert(WebhookDelivery.__table__).from_select([*columns, "next_attempt_at"], wanted),
-        execution_options={"preserve_rowcount": True},
-    )
-    written = max(result.rowcount or 0, 0)
-    if written:
-        # Wakes the dispatcher once the transaction commits, as a message written to the outbox does.
-        db.session.info["outbox_written"] = True
-    return written
+        return
+    session = db.session()
+    session.flush()  # what the event says is the state the caller has made, flushed or not
+    by_shape: dict[tuple[bool, bool], list[dict]] = {}
+    for subject in subjects:
+        shape, params = _event(event_type, subject, now)
+        by_shape.setdefault(shape, []).append(params)
+    for shape, events in by_shape.items():
+        deferred.defer(session, _insert_deliveries(*shape), events)
+    # Wakes the dispatcher once the transaction commits; on PostgreSQL the table's trigger does.
+    session.info["outbox_written"] = True
+    session.info["outbox_inserted"] = True
 
 
 def queue_ping(subscription: WebhookSubscription, *, now: datetime) -> WebhookDelivery:

@@ -1,0 +1,215 @@
+"""Rows written once the work is done: audit entries and webhook deliveries.
+
+A change writes its audit entry and its webhook deliveries beside it, and nothing the change does
+next reads them. Instead of a statement each as they happen, they wait in the session and go to
+the database together: at the end of a request with its request key, in one statement on
+PostgreSQL (``idempotency.record``); otherwise before the transaction commits. They are written
+at once when a statement is about to read or change their tables, so a reader in the same
+transaction always finds them; and they are forgotten with the work when it is rolled back, to a
+savepoint or entirely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.util import find_tables
+from sqlalchemy.sql.visitors import replacement_traverse
+
+PENDING = "deferred_rows"
+WRITTEN = "deferred_rows_written_in_savepoints"
+
+
+# No more than this many wait: a long job (an import, the demo data) writes them as it goes.
+MAX_ROWS_IN_ONE_STATEMENT = 500
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One row (or one ``INSERT ... SELECT``) waiting, and the (sub)transaction it belongs to."""
+
+    table: sa.Table
+    row: dict[str, Any] | None
+    insert: sa.Insert | None
+    params: list[dict[str, Any]]
+    transaction: SessionTransaction | None
+
+
+def defer_row(session: Session, table: sa.Table, row: dict[str, Any]) -> None:
+    """Insert `row` into `table` later: for rows whose ids nobody asks for."""
+    _add(session, Pending(table, row, None, [], _innermost(session)))
+
+
+def defer(session: Session, insert: sa.Insert, params: list[dict[str, Any]]) -> None:
+    """Run `insert` (an ``INSERT ... SELECT`` whose result nobody reads) later, once for each set
+    of parameters."""
+    _add(session, Pending(insert.table, None, insert, params, _innermost(session)))
+
+
+def _innermost(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _add(session: Session, pending: Pending) -> None:
+    waiting = session.info.setdefault(PENDING, [])
+    waiting.append(pending)
+    if len(waiting) >= MAX_ROWS_IN_ONE_STATEMENT:  # a long job: write as it goes
+        write(session)
+
+
+def take(session: Session) -> list[tuple[sa.Insert, list[dict[str, Any]]]]:
+    """What is waiting, in order, each as an insert and its parameters (rows of a table in a run
+    together); the session lets go of it."""
+    taken = session.info.pop(PENDING, [])
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        # Written inside a savepoint: if it is rolled back, what belongs outside it waits again.
+        session.info.setdefault(WRITTEN, []).extend((pending, savepoint) for pending in taken)
+    steps: list[tuple[sa.Insert, list[dict[str, Any]]]] = []
+    last_table = None
+    for pending in taken:
+        if pending.insert is not None:
+            steps.append((pending.insert, pending.params))
+            last_table = None
+        elif last_table is pending.table:
+            steps[-1][1].append(pending.row)
+        else:
+            steps.append((sa.insert(pending.table), [pending.row]))
+            last_table = pending.table
+    return steps
+
+
+def write(session: Session) -> None:
+    """Write whatever is waiting: each insert once, for all its rows or parameters."""
+    for insert, params in take(session):
+        session.execute(insert, params if len(params) > 1 else params[0])
+
+
+def as_ctes(session: Session) -> list[sa.CTE]:
+    """Whatever is waiting as the parts of a ``WITH`` (PostgreSQL), so that one statement carries it
+    all; a run of rows too long for that is written now instead."""
+    ctes = []
+    for insert, params in take(session):
+        if len(params) > MAX_ROWS_IN_ONE_STATEMENT:
+            session.execute(insert, params)
+        elif insert.select is None:  # rows
+            ctes.append(insert.values(params).cte(f"deferred_{len(ctes) + 1}"))
+        else:
+            for one in params:
+                ctes.append(_with_values(insert, one).cte(f"deferred_{len(ctes) + 1}"))
+    return ctes
+
+
+def _with_values(insert: sa.Insert, params: dict[str, Any]) -> sa.Insert:
+    """`insert` with its parameters' values in it, under names of their own, so that several
+    copies can sit in one statement."""
+
+    def bake(element):
+        if isinstance(element, BindParameter) and element.key in params:
+            return sa.bindparam(element.key, params[element.key], type_=element.type, unique=True)
+        return None
+
+    return replacement_traverse(insert, {}, bake)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_a_statement_that_touches_them(state) -> None:
+    pending = state.session.info.get(PENDING)
+    if not pending:
+        return
+    statement = state.statement
+    if not isinstance(statement, sa.sql.ClauseElement) or isinstance(statement, sa.TextClause):
+        write(state.session)  # text: what it reads cannot be told
+        return
+    touched = _tables_of(statement)
+    # A read must find the rows waiting; a change must not alter what they were to read.
+    waiting = {p.table for p in pending} if state.is_select else _tables(pending)
+    if waiting & touched:
+        write(state.session)
+
+
+@event.listens_for(Session, "before_flush")
+def _write_before_a_flush_that_changes_what_they_read(session, flush_context, instances) -> None:
+    pending = session.info.get(PENDING)
+    if not pending:
+        return
+    changed = {
+        table
+        for item in (*session.new, *session.dirty, *session.deleted)
+        for table in sa.inspect(item).mapper.tables
+    }
+    if changed & _tables(pending):
+        write(session)  # before the flush: they read the rows as they were when they were made
+
+
+def _tables_of(statement: sa.sql.ClauseElement) -> frozenset[sa.Table]:
+    """The tables a statement reads or writes, found once for each shape of statement."""
+    key = statement._generate_cache_key()  # noqa: SLF001 - memoised: SQLAlchemy's own cache uses it
+    if key is None:
+        return frozenset(find_tables(statement, include_crud=True, include_joins=True))
+    found = _TABLES_OF.get(key.key)
+    if found is None:
+        if len(_TABLES_OF) >= 2000:
+            _TABLES_OF.clear()
+        found = _TABLES_OF[key.key] = frozenset(find_tables(statement, include_crud=True, include_joins=True))
+    return found
+
+
+_TABLES_OF: dict = {}
+
+
+def _tables(pending: list[Pending]) -> set[sa.Table]:
+    """The tables the waiting inserts write and read."""
+    tables: set[sa.Table] = set()
+    for item in pending:
+        tables.add(item.table)
+        if item.insert is not None:
+            tables.update(_tables_of(item.insert))
+    return tables
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session) -> None:
+    if session.info.get(PENDING) and session.get_nested_transaction() is None:
+        write(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_what_was_rolled_back(session, previous_transaction) -> None:
+    if not previous_transaction.nested:
+        session.info.pop(PENDING, None)
+        session.info.pop(WRITTEN, None)
+        return
+    undone = [
+        pending for pending, where in session.info.get(WRITTEN, []) if _within(where, previous_transaction)
+    ]
+    if undone:
+        session.info[WRITTEN] = [
+            (pending, where)
+            for pending, where in session.info[WRITTEN]
+            if not _within(where, previous_transaction)
+        ]
+    waiting = [*undone, *session.info.get(PENDING, [])]
+    kept = [p for p in waiting if not _within(p.transaction, previous_transaction)]
+    if kept:
+        session.info[PENDING] = kept
+    else:
+        session.info.pop(PENDING, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_savepoints(session) -> None:
+    session.info.pop(WRITTEN, None)
+
+
+def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
