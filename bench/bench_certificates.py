@@ -11,8 +11,10 @@ Run on demand (pytest never collects it):
    --no-accel, ReportLab runs without its C accelerator (rl_accel) even when it is installed.
 2. Downloading (PostgreSQL, gunicorn, as bench_booking): each client's delegate attends a session,
    evaluates it and so is issued a certificate, through the services the pages use; the app is served
-   with the production settings; then GET /certificates/<booking>.pdf and GET /healthz take turns in
-   rounds. Before that, one download's round trips to the database are counted.
+   with the production settings; then GET /healthz, GET /certificates/<booking>.pdf, the same with
+   the PDF's ETag in If-None-Match (a browser that kept it: 304, no body) and GET /healthz with the
+   delegate's cookie take turns in rounds. Before that, the round trips to the database of one
+   download and of one 304 are counted.
 
 It ends with RATIO lines, and drops its schema when it ends, however it ends.
 """
@@ -25,6 +27,7 @@ if "--no-accel" in sys.argv:
     sys.modules["_rl_accel"] = None  # ReportLab then uses its pure-Python functions
 
 import argparse  # noqa: E402
+import http.client  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import statistics  # noqa: E402
@@ -119,6 +122,7 @@ class Holder:
     email: str
     booking_id: int
     cookie: str = ""
+    etag: str = ""
 
 
 def issue_certificates(people: int) -> list[Holder]:
@@ -155,8 +159,9 @@ def issue_certificates(people: int) -> list[Holder]:
     return [Holder(person.email, booking.id) for person, booking in people_and_bookings]
 
 
-def count_download_round_trips(database_uri: str, holder: Holder) -> tuple[int, int, int]:
-    """Round trips of one download and of GET /healthz, and the PDF's size, through the counting relay."""
+def count_download_round_trips(database_uri: str, holder: Holder) -> tuple[int, int, int, int]:
+    """Round trips of one download, of one 304 and of GET /healthz, and the PDF's size, through the
+    counting relay."""
     import sqlalchemy as sa
 
     from bench.bench_booking import CSRF_TOKEN, RoundTripCounter, environment, serve_env
@@ -183,6 +188,12 @@ def count_download_round_trips(database_uri: str, holder: Holder) -> tuple[int, 
         download = sum(counter.take().values())
         if response.status_code != 200 or not response.data.startswith(b"%PDF"):
             raise RuntimeError(f"the counted download failed with {response.status_code}")
+        unchanged = client.get(
+            f"/certificates/{holder.booking_id}.pdf", headers={"If-None-Match": response.headers["ETag"]}
+        )
+        not_modified = sum(counter.take().values())
+        if unchanged.status_code != 304 or unchanged.data:
+            raise RuntimeError(f"the counted download with its ETag answered {unchanged.status_code}")
         app.test_client().get("/healthz")
         counter.take()
         app.test_client().get("/healthz")
@@ -191,10 +202,34 @@ def count_download_round_trips(database_uri: str, holder: Holder) -> tuple[int, 
             db.engine.dispose()
     finally:
         counter.close()
-    return download, health, len(response.data)
+    return download, not_modified, health, len(response.data)
 
 
-def measure_downloads(args) -> tuple[list, tuple[int, int, int]]:
+def etag_of(port: int, holder: Holder) -> str:
+    """The ETag a first download gives the delegate's browser (not timed)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", f"/certificates/{holder.booking_id}.pdf", headers={"Cookie": holder.cookie})
+        response = connection.getresponse()
+        response.read()
+        return response.getheader("ETag", "")
+    finally:
+        connection.close()
+
+
+def unchanged_download(port: int, holder: Holder) -> bool:
+    """A browser that kept the PDF asks again: 304 and no body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Cookie": holder.cookie, "If-None-Match": holder.etag}
+        connection.request("GET", f"/certificates/{holder.booking_id}.pdf", headers=headers)
+        response = connection.getresponse()
+        return response.status == 304 and response.read() == b""
+    finally:
+        connection.close()
+
+
+def measure_downloads(args) -> tuple[list, tuple[int, int, int, int]]:
     from flask_migrate import upgrade
 
     from bench.bench_booking import Result, request, run_load, serve_env
@@ -226,11 +261,16 @@ def measure_downloads(args) -> tuple[list, tuple[int, int, int]]:
             for holder in holders:
                 browser = Browser(server.url)
                 browser.sign_in(holder.email, PASSWORD)
-                signed.append(Holder(holder.email, holder.booking_id, browser.cookie_header()))
+                cookie = browser.cookie_header()
+                tag = etag_of(port, Holder(holder.email, holder.booking_id, cookie))
+                signed.append(Holder(holder.email, holder.booking_id, cookie, tag))
 
             def download(holder: Holder):
                 path = f"/certificates/{holder.booking_id}.pdf"
                 return lambda _: request(port, "GET", path, expect=200, cookie=holder.cookie)
+
+            def unchanged(holder: Holder):
+                return lambda _: unchanged_download(port, holder)
 
             def health(_):
                 return request(port, "GET", "/healthz", expect=200)
@@ -241,14 +281,20 @@ def measure_downloads(args) -> tuple[list, tuple[int, int, int]]:
 
             downloads = [download(signed[n % len(signed)]) for n in range(args.downloads)]
             run_load("warming up", downloads[: 4 * args.clients] + [health] * 4 * args.clients, args.clients)
+            unchanged_ones = [unchanged(signed[n % len(signed)]) for n in range(args.downloads)]
             signed_in = [signed_in_health(signed[n % len(signed)]) for n in range(args.downloads)]
-            labels = ("GET /healthz", "GET certificate PDF", "GET /healthz, signed in")
+            labels = (
+                "GET /healthz",
+                "GET certificate PDF",
+                "GET certificate PDF, 304",
+                "GET /healthz, signed in",
+            )
             results = [Result(label, [], 0.0, 0) for label in labels]
             per_round = args.downloads // args.rounds
             for turn in range(args.rounds):
                 say(f"round {turn + 1}/{args.rounds}")
                 part = slice(turn * per_round, (turn + 1) * per_round)
-                loads = ([health] * per_round, downloads[part], signed_in[part])
+                loads = ([health] * per_round, downloads[part], unchanged_ones[part], signed_in[part])
                 for result, jobs in zip(results, loads, strict=True):
                     result.add(run_load(result.label, jobs, args.clients))
         with app.app_context():
@@ -293,20 +339,25 @@ def main() -> None:
         print(f"  {label:26}{median:10.2f}{1000 / median:12.1f}")
     render_ratio = renders["certificate"] / renders["fair baseline"]
     if downloads is not None:
-        results, (download_trips, health_trips, size) = downloads
+        results, (download_trips, not_modified_trips, health_trips, size) = downloads
         served = f"{args.workers} gunicorn sync workers, {args.clients} clients, {args.rounds} rounds"
         print(f"  Downloads of an issued certificate beside GET /healthz: {served}")
         print(f"  {'':26}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'round trips':>13}")
-        for result, trips in zip(results, (health_trips, download_trips, None), strict=True):
+        for result, trips in zip(
+            results, (health_trips, download_trips, not_modified_trips, None), strict=True
+        ):
             print(
                 f"  {result.label:26}{len(result.latencies):10}{result.rate:10.1f}"
                 f"{result.ms(50):9.1f}{result.ms(95):9.1f}{'' if trips is None else trips:>13}"
             )
-        print(f"  download / signed-in healthz: {results[1].rate / results[2].rate:.2f}")
+        print(
+            f"  download / signed-in healthz: {results[1].rate / results[3].rate:.2f}; "
+            f"304 / signed-in healthz: {results[2].rate / results[3].rate:.2f}"
+        )
         print(f"  The stored PDF is {size:,} bytes; {sum(r.errors for r in results)} requests failed.")
     print(f"RATIO certificate_first_render_over_fair_baseline {render_ratio:.2f} goal <= {GOAL_RENDER}")
     if downloads is not None:
-        health, download, _ = downloads[0]
+        health, download, *_ = downloads[0]
         ratio = download.rate / health.rate
         print(f"RATIO certificate_download_over_healthz {ratio:.2f} goal >= {GOAL_DOWNLOAD}")
 

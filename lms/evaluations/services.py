@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import lazyload, load_only, undefer
 
 from lms.accounts.models import Role, User
 from lms.bookings.models import Attendance, Booking, BookingStatus
@@ -344,9 +344,37 @@ def certificate_available(booking: Booking, evaluation: Evaluation | None) -> bo
     return booking.earns_certificate and evaluation is not None
 
 
-def certificate_for(booking: Booking, user: User) -> Certificate:
+# Built once: building it (its join, subquery and loader options) costs a download more than
+# running it does.
+_OWN_BOOKING_CERTIFICATE = (
+    sa.select(Booking, Certificate, sa.exists().where(Evaluation.booking_id == Booking.id))
+    .outerjoin(Certificate, Certificate.booking_id == Booking.id)
+    .where(Booking.id == sa.bindparam("booking_id"), Booking.user_id == sa.bindparam("user_id"))
+    .options(
+        # Not its session, course and topic, which a booking otherwise comes with: the rule needs
+        # none of them (a certificate issued before PDFs were kept loads them to be rendered).
+        load_only(Booking.user_id, Booking.status, Booking.attendance, Booking.is_past_record),
+        lazyload(Booking.session),
+        lazyload(Booking.user),
+        undefer(Certificate.pdf),
+    )
+)
+
+
+def own_booking_certificate(booking_id: int, user: User) -> tuple[Booking, Certificate | None, bool] | None:
+    """`user`'s booking `booking_id` as a download of its certificate needs it, in one statement: the
+    facts the certificate rule reads, its certificate with the PDF, and whether the evaluation is in.
+    None when `user` has no such booking."""
+    row = db.session.execute(_OWN_BOOKING_CERTIFICATE, {"booking_id": booking_id, "user_id": user.id}).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def certificate_for(
+    booking: Booking, user: User, *, found: tuple[Certificate | None, bool] | None = None
+) -> Certificate:
     """The certificate `user` may download for `booking` (its PDF loaded), or an error saying what is
-    missing."""
+    missing. `found` is its certificate and whether the evaluation is in, when they were read with the
+    booking (own_booking_certificate); otherwise they are read here."""
     if not booking.belongs_to(user):
         raise PermissionDenied("You can only download your own certificates.")
     if not booking.earns_certificate:
@@ -354,14 +382,7 @@ def certificate_for(booking: Booking, user: User) -> Certificate:
             "Certificates are for delegates recorded as attending the whole session. "
             "If the register is wrong, contact the L&D team."
         )
-    # One statement for the usual case: the certificate, its PDF, and whether the evaluation is in.
-    evaluated = sa.exists().where(Evaluation.booking_id == booking.id)
-    row = db.session.execute(
-        sa.select(Certificate, evaluated)
-        .where(Certificate.booking_id == booking.id)
-        .options(undefer(Certificate.pdf))
-    ).first()
-    certificate, has_evaluation = row if row is not None else (None, evaluation_of(booking) is not None)
+    certificate, has_evaluation = found if found is not None else _certificate_and_evaluation(booking)
     if not has_evaluation:
         raise EvaluationError(
             "Complete the evaluation of this session to download your certificate.", field="evaluation"
@@ -369,6 +390,17 @@ def certificate_for(booking: Booking, user: User) -> Certificate:
     if certificate is None:
         raise EvaluationError.not_found("This certificate has not been issued. Contact the L&D team.")
     return certificate
+
+
+def _certificate_and_evaluation(booking: Booking) -> tuple[Certificate | None, bool]:
+    # One statement for the usual case: the certificate, its PDF, and whether the evaluation is in.
+    evaluated = sa.exists().where(Evaluation.booking_id == booking.id)
+    row = db.session.execute(
+        sa.select(Certificate, evaluated)
+        .where(Certificate.booking_id == booking.id)
+        .options(undefer(Certificate.pdf))
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, evaluation_of(booking) is not None)
 
 
 def certificate_pdf(certificate: Certificate) -> bytes:

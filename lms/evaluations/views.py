@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -15,7 +17,7 @@ from lms.core.timezones import london_date
 from lms.core.web import MAX_ID, domain_errors, download, get_or_404, render_form
 from lms.courses.models import Course, CourseSession
 from lms.evaluations.forms import QuestionsForm, VerifyForm, answers_from, evaluation_form
-from lms.evaluations.models import QuestionSet
+from lms.evaluations.models import Certificate, QuestionSet
 from lms.evaluations.pdf import TranscriptData, TranscriptLine, render_transcript
 from lms.evaluations.services import (
     can_evaluate,
@@ -26,6 +28,7 @@ from lms.evaluations.services import (
     evaluation_of,
     find_certificate,
     latest_question_set,
+    own_booking_certificate,
     questions_shown,
     replace_questions,
     submit_evaluation,
@@ -81,13 +84,24 @@ def evaluate(booking_id: int):
 @bp.route("/certificates/<id:booking_id>.pdf")
 @signed_in
 def certificate(booking_id: int):
-    booking = _own_booking_or_404(booking_id)
+    # One statement: the booking, only if it is this person's, with its certificate and its PDF.
+    booking, issued, evaluated = own_booking_certificate(booking_id, current_user) or abort(404)
+    to_evaluation = booking.earns_certificate and not evaluated
     with domain_errors():
-        issued = certificate_for(booking, current_user)
-        return download(certificate_pdf(issued), "application/pdf", f"certificate-{issued.number}.pdf")
-    if booking.earns_certificate and evaluation_of(booking) is None:
-        return redirect(url_for("evaluations.evaluate", booking_id=booking.id))
+        return _issued_pdf(certificate_for(booking, current_user, found=(issued, evaluated)))
+    if to_evaluation:
+        return redirect(url_for("evaluations.evaluate", booking_id=booking_id))
     return redirect(url_for("evaluations.record"))
+
+
+def _issued_pdf(issued: Certificate):
+    """The PDF as issued, to save. It never changes, so a browser that kept it is told so (304) without
+    being sent it again; it is personal, so only the browser keeps it, and asks each time."""
+    pdf = certificate_pdf(issued)
+    response = download(pdf, "application/pdf", f"certificate-{issued.number}.pdf")
+    response.set_etag(f"{issued.number}.{hashlib.sha256(pdf).hexdigest()[:24]}")
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response.make_conditional(request)
 
 
 def _attended_bookings(user) -> list[Booking]:
