@@ -11,6 +11,7 @@ savepoint or entirely.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ WRITTEN = "deferred_rows_written_in_savepoints"
 
 # No more than this many wait: a long job (an import, the demo data) writes them as it goes.
 MAX_ROWS_IN_ONE_STATEMENT = 500
+# At most this many parts in the WITH of a request's last statement; more go in statements of their own.
+MAX_PARTS = 50
 
 
 @dataclass(frozen=True)
@@ -90,31 +93,48 @@ def write(session: Session) -> None:
         session.execute(insert, params if len(params) > 1 else params[0])
 
 
-def as_ctes(session: Session) -> list[sa.CTE]:
+def as_ctes(session: Session) -> tuple[list[sa.CTE], dict[str, Any]]:
     """Whatever is waiting as the parts of a ``WITH`` (PostgreSQL), so that one statement carries it
-    all; a run of rows too long for that is written now instead."""
-    ctes = []
+    all, and the parameters they need; a run of rows too long for that is written now instead."""
+    ctes: list[sa.CTE] = []
+    values: dict[str, Any] = {}
     for insert, params in take(session):
-        if len(params) > MAX_ROWS_IN_ONE_STATEMENT:
+        if len(ctes) + len(params) > MAX_PARTS:
             session.execute(insert, params)
-        elif insert.select is None:  # rows
-            ctes.append(insert.values(params).cte(f"deferred_{len(ctes) + 1}"))
-        else:
-            for one in params:
-                ctes.append(_with_values(insert, one).cte(f"deferred_{len(ctes) + 1}"))
-    return ctes
+            continue
+        for one in params:
+            # Rows as parameters too, so that SQLAlchemy compiles a statement of this shape once.
+            one_insert = insert if insert.select is not None else _row_insert(insert.table, tuple(one))
+            suffix = f"_{len(ctes) + 1}"
+            ctes.append(_renamed(one_insert, suffix).cte(f"deferred{suffix}"))
+            values.update({f"{key}{suffix}": value for key, value in one.items()})
+    return ctes, values
 
 
-def _with_values(insert: sa.Insert, params: dict[str, Any]) -> sa.Insert:
-    """`insert` with its parameters' values in it, under names of their own, so that several
-    copies can sit in one statement."""
+@functools.cache
+def _row_insert(table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
+    return sa.insert(table).values({name: sa.bindparam(name, type_=table.c[name].type) for name in columns})
 
-    def bake(element):
-        if isinstance(element, BindParameter) and element.key in params:
-            return sa.bindparam(element.key, params[element.key], type_=element.type, unique=True)
-        return None
 
-    return replacement_traverse(insert, {}, bake)
+def _renamed(insert: sa.Insert, suffix: str) -> sa.Insert:
+    """`insert` with its parameters named apart (`suffix`), so that several copies can sit in one
+    statement: made once for each insert and suffix."""
+    key = (insert, suffix)
+    renamed = _RENAMED.get(key)
+    if renamed is None:
+
+        def rename(element):
+            if isinstance(element, BindParameter) and element.value is None and element.callable is None:
+                return sa.bindparam(f"{element.key}{suffix}", type_=element.type)
+            return None
+
+        if len(_RENAMED) >= 5000:
+            _RENAMED.clear()
+        renamed = _RENAMED[key] = replacement_traverse(insert, {}, rename)
+    return renamed
+
+
+_RENAMED: dict[tuple[sa.Insert, str], sa.Insert] = {}
 
 
 @event.listens_for(Session, "do_orm_execute")

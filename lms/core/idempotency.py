@@ -105,16 +105,17 @@ def record(key: str, outcome: Outcome, *, now: datetime) -> bool:
         "page": outcome.page if outcome.page and len(outcome.page) <= MAX_KEPT_PAGE else None,
     }
     table = RequestKey.__table__
+    carried: dict = {}
     if dialect == "postgresql":
         insert = postgresql.insert(table).values(row)
-        ctes = deferred.as_ctes(session)
+        ctes, carried = deferred.as_ctes(session)
         if ctes:
             insert = insert.add_cte(*ctes)
     else:
         deferred.write(session)
         insert = sqlite.insert(table).values(row)
-    taken = session.execute(insert.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key))
-    return taken.scalar() is not None
+    insert = insert.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    return session.execute(insert, carried).scalar() is not None
 
 
 _READ_OUTCOME = sa.select(RequestKey.status, RequestKey.location, RequestKey.flashes, RequestKey.page).where(

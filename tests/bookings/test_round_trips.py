@@ -254,3 +254,30 @@ def test_an_unchanged_cookie_is_signed_and_sent_again_only_once_it_is_a_minute_o
     renewed = client.get("/healthz").headers.getlist("Set-Cookie")
 
     assert len(renewed) == 1 and renewed[0].startswith("session=") and "Expires=" in renewed[0]
+
+
+def test_every_statement_of_a_booking_request_is_compiled_once_and_reused(app_context, client):
+    """Built from cacheable parts (the late rows as parameters, not values), each statement is
+    compiled by SQLAlchemy once, not on every booking."""
+    from sqlalchemy.engine.default import CACHE_HIT
+
+    person = create_user()
+    first, second = create_session(places=20).id, create_session(places=20).id
+    sign_in(client, person)
+    token = csrf_token(client, f"/sessions/{first}")
+    assert client.post(f"/sessions/{first}/book", data={"csrf_token": token}).status_code == 302
+    cached = []
+
+    def note(connection, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            cached.append((context.cache_hit is CACHE_HIT, " ".join(statement.split())[:60]))
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        response = client.post(f"/sessions/{second}/book", data={"csrf_token": token})
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+
+    assert response.status_code == 302
+    assert len(cached) >= 7
+    assert [statement for hit, statement in cached if not hit] == []
