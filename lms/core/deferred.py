@@ -66,24 +66,23 @@ def _add(session: Session, pending: Pending) -> None:
 
 
 def take(session: Session) -> list[tuple[sa.Insert, list[dict[str, Any]]]]:
-    """What is waiting, in order, each as an insert and its parameters (rows of a table in a run
-    together); the session lets go of it."""
+    """What is waiting, in order, each as an insert and its parameters (the rows of a table
+    together, in their order); the session lets go of it."""
     taken = session.info.pop(PENDING, [])
     savepoint = session.get_nested_transaction()
     if savepoint is not None:
         # Written inside a savepoint: if it is rolled back, what belongs outside it waits again.
         session.info.setdefault(WRITTEN, []).extend((pending, savepoint) for pending in taken)
     steps: list[tuple[sa.Insert, list[dict[str, Any]]]] = []
-    last_table = None
+    rows_of: dict[sa.Table, list[dict[str, Any]]] = {}  # a table's rows, in order, in one step
     for pending in taken:
         if pending.insert is not None:
             steps.append((pending.insert, pending.params))
-            last_table = None
-        elif last_table is pending.table:
-            steps[-1][1].append(pending.row)
+        elif pending.table in rows_of:
+            rows_of[pending.table].append(pending.row)
         else:
-            steps.append((sa.insert(pending.table), [pending.row]))
-            last_table = pending.table
+            rows_of[pending.table] = [pending.row]
+            steps.append((sa.insert(pending.table), rows_of[pending.table]))
     return steps
 
 

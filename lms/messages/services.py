@@ -104,7 +104,9 @@ def queue_messages(kind: str, messages: list[dict[str, Any]], *, template: str, 
         rows.append(_row(kind, to, subject, template, now, user, attachments, context) | {"dedupe_key": None})
     if rows:
         db.session.execute(sa.insert(OutboxMessage.__table__), rows)
-        db.session.info["outbox_written"] = True  # wakes the dispatcher on commit, as an added message does
+        # Wakes the dispatcher on commit, as an added message does; on PostgreSQL the table's trigger.
+        db.session.info["outbox_written"] = True
+        db.session.info["outbox_inserted"] = True
     return len(rows)
 
 
