@@ -1,5 +1,6 @@
 """A certificate is rendered once, when it is issued, kept, and served from storage afterwards."""
 
+import hashlib
 from io import BytesIO
 
 import sqlalchemy as sa
@@ -88,6 +89,9 @@ def test_a_certificate_issued_before_pdfs_were_kept_is_rendered_when_downloaded_
 
     assert response.status_code == 200
     assert certificate.number in words(response.data)
+    # Tagged with what was sent, so the browser's copy is checked against the same bytes.
+    tag = f"{certificate.number}.{hashlib.sha256(response.data).hexdigest()[:24]}"
+    assert response.get_etag() == (tag, False)
     db.session.expire_all()
     assert certificate_of(booking).pdf is None
 
