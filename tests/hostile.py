@@ -691,6 +691,7 @@ class Visitor:
         self.seen: dict[tuple, int] = {}
         self.sent = 0
         self._raised: list[BaseException] = []
+        self._first_start: tuple[dict, str] | None = None  # the browser's cookies and CSRF token then
         got_request_exception.connect(self._on_exception, app)
         self.start()
 
@@ -701,16 +702,26 @@ class Visitor:
         self._raised.append(exception)
 
     def start(self) -> None:
-        """A fresh browser, signed in as the role, holding a CSRF token."""
+        """A fresh browser, signed in as the role, holding a CSRF token.
+
+        Only the first start signs in. Every request after it is rolled back, so that sign-in stays
+        as it was, and a later start gives the fresh browser its cookies and token instead of
+        signing in again.
+        """
         self.client = self.app.test_client()
         limiter.reset()
+        if self._first_start is not None:
+            cookies, self.token = self._first_start
+            self.client._cookies.update(cookies)  # werkzeug's cookie jar, keyed by domain, path and name
+            return
         if self.role == "anonymous":
             self.token = csrf_token(self.client, "/sign-in")
-            return
-        user = _user(self.world.people[self.role])
-        response = sign_in(self.client, user)
-        assert response.status_code == 302, f"{self.role} could not sign in ({response.status_code})"
-        self.token = csrf_token(self.client, "/account")
+        else:
+            user = _user(self.world.people[self.role])
+            response = sign_in(self.client, user)
+            assert response.status_code == 302, f"{self.role} could not sign in ({response.status_code})"
+            self.token = csrf_token(self.client, "/account")
+        self._first_start = (dict(self.client._cookies), self.token)
 
     def endpoint_of(self, path: str, method: str) -> str:
         try:

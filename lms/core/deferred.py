@@ -23,6 +23,8 @@ from sqlalchemy.sql.util import find_tables
 from sqlalchemy.sql.visitors import replacement_traverse
 
 PENDING = "deferred_rows"
+# The tables the waiting rows go to, and those and the tables they read: kept as rows are added.
+WRITES, TOUCHES = "deferred_rows_tables", "deferred_rows_tables_read"
 WRITTEN = "deferred_rows_written_in_savepoints"
 
 
@@ -61,6 +63,7 @@ def _innermost(session: Session) -> SessionTransaction | None:
 def _add(session: Session, pending: Pending) -> None:
     waiting = session.info.setdefault(PENDING, [])
     waiting.append(pending)
+    _note_tables(session, [pending])
     if len(waiting) >= MAX_ROWS_IN_ONE_STATEMENT:  # a long job: write as it goes
         write(session)
 
@@ -69,6 +72,8 @@ def take(session: Session) -> list[tuple[sa.Insert, list[dict[str, Any]]]]:
     """What is waiting, in order, each as an insert and its parameters (the rows of a table
     together, in their order); the session lets go of it."""
     taken = session.info.pop(PENDING, [])
+    session.info.pop(WRITES, None)
+    session.info.pop(TOUCHES, None)
     savepoint = session.get_nested_transaction()
     if savepoint is not None:
         # Written inside a savepoint: if it is rolled back, what belongs outside it waits again.
@@ -147,7 +152,7 @@ def _write_before_a_statement_that_touches_them(state) -> None:
         return
     touched = _tables_of(statement)
     # A read must find the rows waiting; a change must not alter what they were to read.
-    waiting = {p.table for p in pending} if state.is_select else _tables(pending)
+    waiting = state.session.info.get(WRITES if state.is_select else TOUCHES) or set()
     if waiting & touched:
         write(state.session)
 
@@ -162,7 +167,7 @@ def _write_before_a_flush_that_changes_what_they_read(session, flush_context, in
         for item in (*session.new, *session.dirty, *session.deleted)
         for table in sa.inspect(item).mapper.tables
     }
-    if changed & _tables(pending):
+    if changed & (session.info.get(TOUCHES) or set()):
         write(session)  # before the flush: they read the rows as they were when they were made
 
 
@@ -182,14 +187,13 @@ def _tables_of(statement: sa.sql.ClauseElement) -> frozenset[sa.Table]:
 _TABLES_OF: dict = {}
 
 
-def _tables(pending: list[Pending]) -> set[sa.Table]:
-    """The tables the waiting inserts write and read."""
-    tables: set[sa.Table] = set()
-    for item in pending:
-        tables.add(item.table)
+def _note_tables(session: Session, added: list[Pending]) -> None:
+    writes, touches = session.info.setdefault(WRITES, set()), session.info.setdefault(TOUCHES, set())
+    for item in added:
+        writes.add(item.table)
+        touches.add(item.table)
         if item.insert is not None:
-            tables.update(_tables_of(item.insert))
-    return tables
+            touches.update(_tables_of(item.insert))
 
 
 @event.listens_for(Session, "before_commit")
@@ -201,8 +205,8 @@ def _write_before_commit(session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_what_was_rolled_back(session, previous_transaction) -> None:
     if not previous_transaction.nested:
-        session.info.pop(PENDING, None)
-        session.info.pop(WRITTEN, None)
+        for key in (PENDING, WRITES, TOUCHES, WRITTEN):
+            session.info.pop(key, None)
         return
     undone = [
         pending for pending, where in session.info.get(WRITTEN, []) if _within(where, previous_transaction)
@@ -215,10 +219,11 @@ def _forget_what_was_rolled_back(session, previous_transaction) -> None:
         ]
     waiting = [*undone, *session.info.get(PENDING, [])]
     kept = [p for p in waiting if not _within(p.transaction, previous_transaction)]
+    for key in (PENDING, WRITES, TOUCHES):
+        session.info.pop(key, None)
     if kept:
         session.info[PENDING] = kept
-    else:
-        session.info.pop(PENDING, None)
+        _note_tables(session, kept)
 
 
 @event.listens_for(Session, "after_commit")

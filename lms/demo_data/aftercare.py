@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from lms.bookings.models import Attendance, Booking, BookingStatus
 from lms.core.timezones import london_date, london_to_utc, to_london
-from lms.courses.models import CourseSession
-from lms.evaluations.models import QuestionKind, Rating
+from lms.courses.models import Course, CourseSession
+from lms.evaluations.models import QuestionKind, QuestionSet, Rating
 from lms.evaluations.services import latest_question_set, remind_evaluations, submit_evaluation
 from lms.extensions import db
 from lms.followups.models import Applied, Barrier, FollowUp
@@ -182,13 +182,24 @@ def awake(rng: random.Random, moment: datetime) -> datetime:
 
 
 def evaluate(history: History, booking: Booking, moment: datetime) -> None:
-    question_set = latest_question_set(booking.session.course)
+    question_set = questions_for(history, booking.session.course)
     topic = history.profiles[booking.session.course_id].topic
     answers = {
         question.id: answer(history.rng, question.key, question.kind, topic)
         for question in question_set.questions
     }
     submit_evaluation(booking, question_set, answers, by=booking.user, now=moment)
+
+
+def questions_for(history: History, course: Course) -> QuestionSet | None:
+    """The questions the course's evaluations use. The demo never changes a course's questions, so
+    they are read once and kept, with their questions loaded, for the course's later evaluations."""
+    question_set = history.question_sets.get(course.id)
+    if question_set is None:
+        question_set = latest_question_set(course)
+        if question_set is not None:
+            history.question_sets[course.id] = question_set
+    return question_set
 
 
 def answer(rng: random.Random, key: str, kind: QuestionKind, topic: str) -> str:

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     import random
 
     from lms.demo import Demo, ProgrammeYear
+    from lms.evaluations.models import QuestionSet
     from lms.finance.models import Invoice
 
 PREVIOUS_YEAR_PLACES = 1_905  # 2024/25, as published: places offered...
@@ -149,6 +150,7 @@ class History:
     for_delegate: dict[int, str] = field(default_factory=dict)  # session id: the demo practitioner's part
     courses_taken: set[tuple[int, int, int]] = field(default_factory=set)  # (person, course, year)
     busy: set[tuple[int, date]] = field(default_factory=set)  # (person id, day) on a course
+    question_sets: dict[int, QuestionSet] = field(default_factory=dict)  # by course id, once it has one
     credited: Invoice | None = None
 
     @property

@@ -125,6 +125,7 @@ def test_training_records_are_paged_by_the_database_in_a_few_statements(client, 
         attended(create_user(agency=police))
     contact = make_contact(police)
     secret = personal_token(contact, Scope.STAFF_READ)
+    db.session.commit()  # the setting up, audit entries and all, done before counting
     sent: list[str] = []
 
     def catch(connection, cursor, statement, *args):
