@@ -29,7 +29,7 @@ WRITTEN = "deferred_rows_written_in_savepoints"
 
 
 # No more than this many wait: a long job (an import, the demo data) writes them as it goes.
-MAX_ROWS_IN_ONE_STATEMENT = 500
+MAX_WAITING = 500
 # At most this many parts in the WITH of a request's last statement; more go in statements of their own.
 MAX_PARTS = 50
 
@@ -64,7 +64,7 @@ def _add(session: Session, pending: Pending) -> None:
     waiting = session.info.setdefault(PENDING, [])
     waiting.append(pending)
     _note_tables(session, [pending])
-    if len(waiting) >= MAX_ROWS_IN_ONE_STATEMENT:  # a long job: write as it goes
+    if len(waiting) >= MAX_WAITING:  # a long job: write as it goes
         write(session)
 
 

@@ -119,7 +119,7 @@ class Boundary(Flask):
             db.session.rollback()
             return replay(done)
         before = _RequestState()
-        flashed_before = list(session.get("_flashes", []))
+        flashed_before = before.cookie.get("_flashes", [])
         response = self.make_response(super().dispatch_request())
         if response.status_code >= 400:
             # Nothing was done, so no key is kept and the same form sent again runs again; unless

@@ -369,12 +369,10 @@ def own_booking_certificate(booking_id: int, user: User) -> tuple[Booking, Certi
     return None if row is None else (row[0], row[1], row[2])
 
 
-def certificate_for(
-    booking: Booking, user: User, *, found: tuple[Certificate | None, bool] | None = None
-) -> Certificate:
+def certificate_for(booking: Booking, user: User, *, found: tuple[Certificate | None, bool]) -> Certificate:
     """The certificate `user` may download for `booking` (its PDF loaded), or an error saying what is
-    missing. `found` is its certificate and whether the evaluation is in, when they were read with the
-    booking (own_booking_certificate); otherwise they are read here."""
+    missing. `found` is its certificate and whether the evaluation is in, read with the booking
+    (own_booking_certificate)."""
     if not booking.belongs_to(user):
         raise PermissionDenied("You can only download your own certificates.")
     if not booking.earns_certificate:
@@ -382,7 +380,7 @@ def certificate_for(
             "Certificates are for delegates recorded as attending the whole session. "
             "If the register is wrong, contact the L&D team."
         )
-    certificate, has_evaluation = found if found is not None else _certificate_and_evaluation(booking)
+    certificate, has_evaluation = found
     if not has_evaluation:
         raise EvaluationError(
             "Complete the evaluation of this session to download your certificate.", field="evaluation"
@@ -390,17 +388,6 @@ def certificate_for(
     if certificate is None:
         raise EvaluationError.not_found("This certificate has not been issued. Contact the L&D team.")
     return certificate
-
-
-def _certificate_and_evaluation(booking: Booking) -> tuple[Certificate | None, bool]:
-    # One statement for the usual case: the certificate, its PDF, and whether the evaluation is in.
-    evaluated = sa.exists().where(Evaluation.booking_id == booking.id)
-    row = db.session.execute(
-        sa.select(Certificate, evaluated)
-        .where(Certificate.booking_id == booking.id)
-        .options(undefer(Certificate.pdf))
-    ).first()
-    return (row[0], row[1]) if row is not None else (None, evaluation_of(booking) is not None)
 
 
 def certificate_pdf(certificate: Certificate) -> bytes:
