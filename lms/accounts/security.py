@@ -37,8 +37,7 @@ from lms.core.formatting import plural
 from lms.core.permissions import require_role
 from lms.core.timezones import end_of_london_day, start_of_london_day
 from lms.extensions import db
-from lms.messages.models import OutboxMessage
-from lms.messages.services import queue_message
+from lms.messages.services import QueuedMessage, queue_message
 
 # Words shown to a person, not a password.
 WRONG_PASSWORD = (
@@ -496,7 +495,7 @@ def sign_out_everywhere(user: User, *, now: datetime) -> int:
 # Links that sign in ---------------------------------------------------------------------------
 
 
-def send_sign_in_link(email: str, *, now: datetime) -> OutboxMessage | None:
+def send_sign_in_link(email: str, *, now: datetime) -> QueuedMessage | None:
     """Email a one-time sign-in link to an account being held back by failures from elsewhere; the
     caller says the same thing whatever happened."""
     user = find_user_by_email(email)

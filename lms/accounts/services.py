@@ -27,8 +27,7 @@ from lms.core.audit import log_action
 from lms.core.errors import DomainError
 from lms.core.permissions import require_role
 from lms.extensions import db
-from lms.messages.models import OutboxMessage
-from lms.messages.services import queue_message
+from lms.messages.services import QueuedMessage, queue_message
 
 
 class AccountError(DomainError):
@@ -126,7 +125,7 @@ def _organisation_of(
     return agency_id, None
 
 
-def register_practitioner(details: PersonDetails, password: str, *, now: datetime) -> OutboxMessage:
+def register_practitioner(details: PersonDetails, password: str, *, now: datetime) -> QueuedMessage:
     """Create a practitioner's account from the registration form, waiting for its address to be
     confirmed through an emailed link. When the address already has an account, its owner is told
     instead. Either way the same checks run and one email is queued, so the answer (and the time it
@@ -163,7 +162,7 @@ def register_practitioner(details: PersonDetails, password: str, *, now: datetim
     )
 
 
-def _registration_attempt_notice(user: User, *, now: datetime) -> OutboxMessage:
+def _registration_attempt_notice(user: User, *, now: datetime) -> QueuedMessage:
     log_action("lms.security.registration_attempt", subject=user, actor=None, now=now)
     return queue_message(
         "account.registration_attempt",
@@ -186,9 +185,10 @@ def user_for_registration_token(token: str) -> User:
 
 
 def create_person(
-    details: PersonDetails, roles: set[Role], *, by: User, now: datetime
-) -> tuple[User, OutboxMessage]:
-    """L&D adds someone (a trainer, say); they are emailed a link to choose a password."""
+    details: PersonDetails, roles: set[Role], *, by: User, now: datetime, invite: bool = True
+) -> tuple[User, QueuedMessage | None]:
+    """L&D adds someone (a trainer, say); they are emailed a link to choose a password, unless they
+    are to be told another way (`invite` false: they can ask for a password reset link)."""
     require_role(by, Role.LND_ADMIN, message="Only the L&D team can manage people and agencies.")
     if not roles:
         raise AccountError("Give the person at least one role.", field="roles")
@@ -207,12 +207,12 @@ def create_person(
             before=[],
             after=sorted(r.value for r in roles),
         )
-    return user, _invitation(user, now=now)
+    return user, _invitation(user, now=now) if invite else None
 
 
 def create_administrator(
     details: PersonDetails, *, password: str | None, now: datetime
-) -> tuple[User, OutboxMessage | None]:
+) -> tuple[User, QueuedMessage | None]:
     """The installer makes an L&D administrator from the command line (the first one, or a way back
     in when nobody can sign in). With no password, they are emailed a link to choose one. Someone
     already registered with the address is given the role instead."""
@@ -248,7 +248,7 @@ def create_administrator(
     return user, _invitation(user, now=now)
 
 
-def _invitation(user: User, *, now: datetime) -> OutboxMessage:
+def _invitation(user: User, *, now: datetime) -> QueuedMessage:
     return queue_message(
         "account.invitation",
         to=user.email,
@@ -262,7 +262,7 @@ def _invitation(user: User, *, now: datetime) -> OutboxMessage:
 
 
 # The account invitation sent by another module (a trainer adding a walk-in at the register).
-def send_invitation(user: User, *, now: datetime) -> OutboxMessage:
+def send_invitation(user: User, *, now: datetime) -> QueuedMessage:
     return _invitation(user, now=now)
 
 
@@ -357,7 +357,7 @@ def user_for_reset_token(token: str, *, purpose: str = "password-reset") -> User
     return user
 
 
-def request_password_reset(email: str, *, now: datetime) -> OutboxMessage | None:
+def request_password_reset(email: str, *, now: datetime) -> QueuedMessage | None:
     """Email a reset link if the account exists; the caller says the same thing either way."""
     user = find_user_by_email(email)
     if user is None or not user.is_enabled:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from lms.messages.models import OutboxMessage
-from lms.messages.services import queue_message, session_subject
+from lms.messages.services import QueuedMessage, queue_message, session_subject
 
 if TYPE_CHECKING:
     from lms.accounts.models import User
@@ -31,7 +30,7 @@ def manager_address(person: User) -> str | None:
 
 def write_to_manager(
     kind: str, booking: Booking, lead: str, template: str, *, now: datetime, **context: Any
-) -> OutboxMessage | None:
+) -> QueuedMessage | None:
     """A message to the delegate's line manager about one booking; None when there is nobody to tell."""
     person = booking.user
     address = manager_address(person)
@@ -51,14 +50,14 @@ def write_to_manager(
     )
 
 
-def confirmation_copied(booking: Booking, *, now: datetime) -> OutboxMessage | None:
+def confirmation_copied(booking: Booking, *, now: datetime) -> QueuedMessage | None:
     """Tell the manager a place is confirmed, when COPY_MANAGER_ON_CONFIRMATION asks for it."""
     if not current_app.config["COPY_MANAGER_ON_CONFIRMATION"]:
         return None
     return write_to_manager("manager.booking_confirmed", booking, "Place confirmed", "confirmed.txt", now=now)
 
 
-def charge_copied(charge: Charge, *, now: datetime) -> OutboxMessage | None:
+def charge_copied(charge: Charge, *, now: datetime) -> QueuedMessage | None:
     """Tell the manager of a no-show, a late cancellation or a place fee and what it costs: always."""
     lead = "Place fee" if charge.is_place_fee else "Non-attendance"
     return write_to_manager(

@@ -1,9 +1,10 @@
-"""Rows written once the work is done: audit entries and webhook deliveries.
+"""Rows written once the work is done: audit entries, webhook deliveries and outbox messages.
 
-A change writes its audit entry and its webhook deliveries beside it, and nothing the change does
-next reads them. Instead of a statement each as they happen, they wait in the session and go to
-the database together: at the end of a request with its request key, in one statement on
-PostgreSQL (``idempotency.record``); otherwise before the transaction commits. They are written
+A change writes its audit entry, its messages and its webhook deliveries beside it, and nothing
+the change does next reads them. Instead of a statement each as they happen, they wait in the
+session and go to the database together: at the end of a request with its request key, in one
+statement on PostgreSQL (``idempotency.record``); otherwise before the transaction commits, the
+rows of a table and the uses of an insert one after the other in one executemany. They are written
 at once when a statement is about to read or change their tables, so a reader in the same
 transaction always finds them; and they are forgotten with the work when it is rolled back, to a
 savepoint or entirely.
@@ -82,7 +83,10 @@ def take(session: Session) -> list[tuple[sa.Insert, list[dict[str, Any]]]]:
     rows_of: dict[sa.Table, list[dict[str, Any]]] = {}  # a table's rows, in order, in one step
     for pending in taken:
         if pending.insert is not None:
-            steps.append((pending.insert, pending.params))
+            if steps and steps[-1][0] is pending.insert:
+                steps[-1][1].extend(pending.params)  # the same insert again: one executemany
+            else:
+                steps.append((pending.insert, list(pending.params)))
         elif pending.table in rows_of:
             rows_of[pending.table].append(pending.row)
         else:

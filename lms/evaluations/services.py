@@ -217,7 +217,8 @@ def submit_evaluation(
             "You have already evaluated this session. An evaluation cannot be changed."
         ) from exc
     log_action("lms.evaluation.submitted", subject=evaluation, actor=by, now=now, booking_id=booking.id)
-    award_certificate(booking, now=now)
+    if booking.earns_certificate:  # the evaluation is in: a full attendance earns the certificate now
+        issue_certificate(booking, now=now)
     return evaluation
 
 

@@ -32,7 +32,6 @@ from lms.imports.steps import (
     each_row,
     require_columns,
 )
-from lms.messages.models import OutboxMessage
 
 COLUMNS = [
     "first_name",
@@ -108,13 +107,13 @@ def _import_person(
     roles = parse_roles(cells)
     details = _details(cells, person, email)
     if person is None:
-        created, message = create_person(details, roles or {Role.PRACTITIONER}, by=by, now=now)
+        # Invitations held back (people to be told another way) are not written, so never sent; the
+        # person can ask for a password reset link when they are ready.
+        created, _ = create_person(details, roles or {Role.PRACTITIONER}, by=by, now=now, invite=invitations)
         _follow_own_organisation(created, roles, by=by, now=now)
         report.count("created")
         if invitations:
             report.count("invitations")
-        else:
-            _hold_back(message)
         return
     everything = person.roles | roles
     if _snapshot(person) == _wanted(details, everything):
@@ -131,7 +130,7 @@ def _import_person(
 
 
 def _follow_own_organisation(person: User, roles: set[Role], *, by: User | None, now: datetime) -> bool:
-    """"Training contact" in the roles column makes the person a training contact for the
+    """ "Training contact" in the roles column makes the person a training contact for the
     organisation they work for (other organisations are added on the organisation's page)."""
     if Role.TRAINING_CONTACT not in roles or person.agency is None:
         return False
@@ -139,16 +138,6 @@ def _follow_own_organisation(person: User, roles: set[Role], *, by: User | None,
         return False
     add_training_contact(person.agency, person, by=by, now=now)
     return True
-
-
-def _hold_back(message: OutboxMessage) -> None:
-    """Invitations held back (people to be told another way): the message is not kept, so it is never
-    sent; the person can ask for a password reset link when they are ready."""
-    if message in db.session.new:
-        db.session.expunge(message)
-    else:
-        db.session.delete(message)
-        db.session.flush()
 
 
 def parse_roles(cells: Cells) -> set[Role]:

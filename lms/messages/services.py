@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app, render_template
 
+from lms.core import deferred
 from lms.core.audit import log_action
 from lms.core.errors import PermissionDenied
 from lms.core.formatting import format_compact_date
@@ -67,6 +69,19 @@ def session_subject(lead: str, session: Any) -> str:
 # The outbox -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A message as it goes to the outbox: what it says and to whom."""
+
+    kind: str
+    recipient: str
+    user_id: int | None
+    subject: str
+    body: str
+    attachments: list[dict[str, Any]]
+    dedupe_key: str | None
+
+
 def queue_message(
     kind: str,
     *,
@@ -78,17 +93,33 @@ def queue_message(
     attachments: list[dict[str, Any]] | None = None,
     dedupe_key: str | None = None,
     **context: Any,
-) -> OutboxMessage:
+) -> QueuedMessage:
     """Render a message's text and add it to the outbox; sent after the transaction commits.
 
     The text is the message: delivery sends it as the plain part and sets the same words out as
     the HTML part (lms/messages/html.py), so the two cannot say different things.
+
+    Nothing reads a message back in the transaction that writes it, so its row waits with the
+    audit entries (lms/core/deferred.py) and goes with them when the work is done. One with a
+    dedupe key is added at once: the database refusing a twin must stop the work that sent it.
     """
-    message = OutboxMessage(
-        **_row(kind, to, subject, template, now, user, attachments, context), dedupe_key=dedupe_key
+    row = _row(kind, to, subject, template, now, user, attachments, context) | {"dedupe_key": dedupe_key}
+    if dedupe_key is None:
+        deferred.defer_row(db.session(), OutboxMessage.__table__, row)
+        # Wakes the dispatcher on commit, as an added message does; on PostgreSQL the table's trigger.
+        db.session.info["outbox_written"] = True
+        db.session.info["outbox_inserted"] = True
+    else:
+        db.session.add(OutboxMessage(**row))
+    return QueuedMessage(
+        kind=kind,
+        recipient=row["recipient"],
+        user_id=row["user_id"],
+        subject=row["subject"],
+        body=row["body"],
+        attachments=row["attachments"],
+        dedupe_key=dedupe_key,
     )
-    db.session.add(message)
-    return message
 
 
 def queue_messages(kind: str, messages: list[dict[str, Any]], *, template: str, now: datetime) -> int:

@@ -1,14 +1,31 @@
-"""Audit entries and webhook deliveries are written once the work is done, yet read as if written
-at once, and undone with the work they describe."""
+"""Audit entries, outbox messages and webhook deliveries are written once the work is done, yet read
+as if written at once, and undone with the work they describe."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from contextlib import contextmanager
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from lms.accounts.models import Role
+from lms.bookings.services import book_place
 from lms.core import deferred
 from lms.core.audit import AuditEntry, log_action
 from lms.extensions import db
-from tests.factories import NOW, create_session, create_user
+from lms.integrations.webhook_models import WebhookDelivery
+from lms.integrations.webhooks import emit
+from lms.messages.models import OutboxMessage
+from lms.messages.services import queue_message
+from tests.factories import (
+    NOW,
+    create_agency,
+    create_integration_with_tokens,
+    create_session,
+    create_user,
+    create_webhook,
+)
 
 
 def entries(name: str) -> list[AuditEntry]:
@@ -82,3 +99,92 @@ def test_a_person_created_in_the_same_transaction_can_be_the_actor(app_context):
     [entry] = entries("lms.session.updated")
 
     assert entry.actor_id == newcomer.id
+
+
+@contextmanager
+def statements():
+    sent: list[tuple[str, bool]] = []
+
+    def catch(connection, cursor, statement, parameters, context, executemany) -> None:
+        sent.append((statement, executemany))
+
+    sa.event.listen(db.engine, "before_cursor_execute", catch)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", catch)
+
+
+def message_to(person, subject: str, **extra):
+    return queue_message(
+        "test.message",
+        to=person.email,
+        user=person,
+        subject=subject,
+        template="password_reset.txt",
+        now=NOW,
+        token="t",
+        minutes=60,
+        **extra,
+    )
+
+
+def outbox_of(person) -> list[OutboxMessage]:
+    query = sa.select(OutboxMessage).where(OutboxMessage.recipient == person.email).order_by(OutboxMessage.id)
+    return list(db.session.scalars(query))
+
+
+def test_a_message_waits_and_a_read_in_the_same_transaction_finds_it(app_context):
+    person = create_user()
+    db.session.flush()
+    with statements() as sent:
+        queued = [message_to(person, "First"), message_to(person, "Second")]
+        db.session.flush()
+    assert sent == []  # nothing reads a message back, so nothing is written yet
+
+    found = outbox_of(person)
+
+    assert [(m.subject, m.body, m.user_id) for m in found] == [(q.subject, q.body, person.id) for q in queued]
+    assert all(m.is_pending and m.attempts == 0 and m.next_attempt_at == NOW for m in found)
+
+
+def test_a_message_queued_in_a_savepoint_that_is_rolled_back_is_never_written(app_context):
+    person = create_user()
+    message_to(person, "Kept")
+    savepoint = db.session.begin_nested()
+    message_to(person, "Undone")
+    savepoint.rollback()
+    db.session.commit()
+
+    assert [m.subject for m in outbox_of(person)] == ["Kept"]
+
+
+def test_a_message_with_a_dedupe_key_is_refused_at_once_the_second_time(app_context):
+    person = create_user()
+    message_to(person, "Reminder", dedupe_key="test.reminder:1")
+    db.session.flush()
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        message_to(person, "Reminder again", dedupe_key="test.reminder:1")
+        db.session.flush()
+
+    assert [m.subject for m in outbox_of(person)] == ["Reminder"]
+
+
+def test_the_same_kind_of_event_emitted_again_and_again_is_written_in_one_executemany(app_context):
+    agency = create_agency()
+    lnd = create_user(roles=(Role.PRACTITIONER, Role.LND_ADMIN))
+    people = [create_user(agency=agency) for _ in range(4)]
+    create_webhook(create_integration_with_tokens(agency, people[0], lnd), lnd)
+    bookings = [book_place(create_session(), person, by=person, now=NOW) for person in people]
+    db.session.commit()
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery))
+
+    for booking in bookings:  # one call each, as four requests of a long job would
+        emit("booking.confirmed", booking, now=NOW)
+    with statements() as sent:
+        db.session.commit()
+
+    deliveries = [(s, many) for s, many in sent if "webhook_delivery" in s]
+    assert deliveries == [(deliveries[0][0], True)]
+    after = db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery))
+    assert after - before == len(bookings)
