@@ -176,12 +176,15 @@ def make_config(smtp_port: int) -> TestConfig:
 
 
 @pytest.fixture(scope="session")
-def app(smtp_server):
+def app(smtp_server, tmp_path_factory):
     controller, _ = smtp_server
     config = make_config(controller.port)
     reset_database(config.SQLALCHEMY_DATABASE_URI)
     app = create_app(config)
     app.test_client_class = IsolatedClient
+    # Files kept for a later step (an import waiting to be confirmed) stay with this run: runs side
+    # by side must not find, or clear away, each other's.
+    app.instance_path = str(tmp_path_factory.mktemp("instance"))
     with app.app_context():
         upgrade(directory=str(BASE_DIR / "migrations"))
         db.engine.dispose()
@@ -204,6 +207,12 @@ def pytest_configure(config) -> None:
     )
 
 
+# The files that take minutes (the demo data's load, the walk of every page in a browser, hostile
+# input from every role) go first: with several processes (./scripts/test) none is left to run
+# alone at the end. The rest keep their order; so do the tests inside each file.
+LONG_FILES = ("tests/test_demo.py", "tests/browser/test_every_page.py", "tests/test_hostile_input.py")
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     # Not skipped: such a test has nothing to say about the other database, so it is not collected
     # there. A page's layout and accessibility do not depend on the database: walked on SQLite only.
@@ -212,6 +221,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
         items[:] = [item for item in items if not item.get_closest_marker(other)]
+    rank = {path: position for position, path in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
 
 
 def is_committing(request) -> bool:
