@@ -217,7 +217,7 @@ def submit_evaluation(
             "You have already evaluated this session. An evaluation cannot be changed."
         ) from exc
     log_action("lms.evaluation.submitted", subject=evaluation, actor=by, now=now, booking_id=booking.id)
-    if booking.earns_certificate:  # the evaluation is in: a full attendance earns the certificate now
+    if certificate_available(booking, evaluation):  # not read back: the evaluation is this one
         issue_certificate(booking, now=now)
     return evaluation
 

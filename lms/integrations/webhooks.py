@@ -43,6 +43,7 @@ from lms.integrations.webhook_models import (
     WebhookSubscription,
     WebhookSubscriptionEvent,
 )
+from lms.messages.services import outbox_rows_added
 
 # Event types, with what L&D read when choosing them.
 EVENT_TYPES: dict[str, str] = {
@@ -321,9 +322,7 @@ def emit(event_type: str, *subjects, now: datetime) -> None:
         by_shape.setdefault(shape, []).append(params)
     for shape, events in by_shape.items():
         deferred.defer(session, _insert_deliveries(*shape), events)
-    # Wakes the dispatcher once the transaction commits; on PostgreSQL the table's trigger does.
-    session.info["outbox_written"] = True
-    session.info["outbox_inserted"] = True
+    outbox_rows_added(session)
 
 
 def queue_ping(subscription: WebhookSubscription, *, now: datetime) -> WebhookDelivery:

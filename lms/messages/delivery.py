@@ -34,7 +34,7 @@ from lms.extensions import db
 from lms.messages.documents import render_document
 from lms.messages.html import html_body
 from lms.messages.models import OutboxMessage
-from lms.messages.services import site_domain
+from lms.messages.services import outbox_rows_added, site_domain
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +296,7 @@ _outbox_written = threading.Event()
 @event.listens_for(Session, "after_flush")
 def _note_new_messages(session, flush_context) -> None:
     if any(isinstance(item, OutboxMessage) for item in session.new):
-        session.info["outbox_written"] = True
-        session.info["outbox_inserted"] = True
+        outbox_rows_added(session)
 
 
 @event.listens_for(Session, "before_commit")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -106,20 +106,17 @@ def queue_message(
     row = _row(kind, to, subject, template, now, user, attachments, context) | {"dedupe_key": dedupe_key}
     if dedupe_key is None:
         deferred.defer_row(db.session(), OutboxMessage.__table__, row)
-        # Wakes the dispatcher on commit, as an added message does; on PostgreSQL the table's trigger.
-        db.session.info["outbox_written"] = True
-        db.session.info["outbox_inserted"] = True
+        outbox_rows_added(db.session())
     else:
         db.session.add(OutboxMessage(**row))
-    return QueuedMessage(
-        kind=kind,
-        recipient=row["recipient"],
-        user_id=row["user_id"],
-        subject=row["subject"],
-        body=row["body"],
-        attachments=row["attachments"],
-        dedupe_key=dedupe_key,
-    )
+    return QueuedMessage(**{part.name: row[part.name] for part in fields(QueuedMessage)})
+
+
+def outbox_rows_added(session) -> None:
+    """Rows were added to the outbox (or webhook deliveries) without an object in the session: the
+    dispatcher is woken on commit as for an added message; on PostgreSQL the table's trigger does."""
+    session.info["outbox_written"] = True
+    session.info["outbox_inserted"] = True
 
 
 def queue_messages(kind: str, messages: list[dict[str, Any]], *, template: str, now: datetime) -> int:
@@ -135,9 +132,7 @@ def queue_messages(kind: str, messages: list[dict[str, Any]], *, template: str, 
         rows.append(_row(kind, to, subject, template, now, user, attachments, context) | {"dedupe_key": None})
     if rows:
         db.session.execute(sa.insert(OutboxMessage.__table__), rows)
-        # Wakes the dispatcher on commit, as an added message does; on PostgreSQL the table's trigger.
-        db.session.info["outbox_written"] = True
-        db.session.info["outbox_inserted"] = True
+        outbox_rows_added(db.session())
     return len(rows)
 
 
