@@ -10,7 +10,7 @@ from lms.core.clock import now
 from lms.courses.services import CatalogueFilter, catalogue_query
 from lms.extensions import db
 from tests.conftest import sign_in
-from tests.factories import NOW, create_course, create_session, create_user
+from tests.factories import NOW, create_course, create_session, create_topic, create_user
 
 
 def fill(session, count: int):
@@ -29,8 +29,10 @@ def card_text(client, session) -> str:
 
 
 def test_the_card_says_how_many_places_are_left_without_the_overbooking_arithmetic(client):
-    # A title of its own: a numbered one ("Course #2422") could hold the very figures looked for.
-    session = create_session(course=create_course("Places Left"), places=20, overbook_percent=10)  # takes 22
+    # A title and a topic of their own: numbered ones ("Course #2422", "Topic #5022") could hold the
+    # very figures looked for.
+    course = create_course("Places Left", topic=create_topic("Safeguarding adults"))
+    session = create_session(course=course, places=20, overbook_percent=10)  # takes 22
     fill(session, 14)
     sign_in(client, create_user())
     card = card_text(client, session)
