@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import StringField
 from wtforms.validators import Email, InputRequired, Length
 
 from lms.accounts.contact_reports import BOOKING_VIEWS
 from lms.accounts.models import Agency
-from lms.core.forms import Optional, options, strip
+from lms.core.forms import Optional, SelectField, options, strip
 
 
 class TrainingContactForm(FlaskForm):

@@ -9,7 +9,6 @@ from wtforms import (
     HiddenField,
     PasswordField,
     RadioField,
-    SelectField,
     StringField,
     TextAreaField,
 )
@@ -20,7 +19,7 @@ from lms.accounts.domains import agency_for_email
 from lms.accounts.models import Agency, AgencyCategory, Role, organisation_key
 from lms.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from lms.accounts.services import AgencyDetails, PersonDetails, organisation_named, suggest_organisations
-from lms.core.forms import DateField, MultiCheckboxField, Optional, options, strip
+from lms.core.forms import DateField, MultiCheckboxField, Optional, SelectField, options, strip
 from lms.extensions import db
 
 

@@ -162,14 +162,15 @@ def availability_of(
     return result
 
 
-def with_availability(query: sa.Select, person: User) -> sa.Select:
+def with_availability(query: sa.Select, person_id: int | sa.BindParameter[int]) -> sa.Select:
     """`query` of sessions, each row followed by what its availability needs, read in the same
-    statement: places taken, people waiting, the person's live booking (or None) and their place on
-    its waiting list. `availability_from` makes the rows into Availability."""
+    statement: places taken, people waiting, the live booking (or None) of the person `person_id`
+    (their id, or a parameter that will hold it) and their place on its waiting list.
+    `availability_from` makes the rows into Availability."""
     taken, waiting = _place_counts_of_session()
     mine = _OWN
     # At most one live booking per person and session (uq_booking_live_per_person): no row repeats.
-    own = sa.and_(mine.session_id == CourseSession.id, mine.user_id == person.id, mine.is_live)
+    own = sa.and_(mine.session_id == CourseSession.id, mine.user_id == person_id, mine.is_live)
     return (
         query.add_columns(taken, waiting, mine, waiting_position_expression(mine))
         .outerjoin(mine, own)
@@ -212,14 +213,21 @@ def availability_from(row: sa.Row, person: User, *, now: datetime) -> Availabili
 def session_availability(session_id: int, person: User, *, now: datetime) -> Availability | None:
     """A session with its course, topic and trainer, and its availability for this person, in one
     statement; None when there is no such session."""
+    row = db.session.execute(
+        _session_availability_statement(), {"session_id": session_id, "person_id": person.id}
+    ).one_or_none()
+    return None if row is None else availability_from(row, person, now=now)
+
+
+@functools.cache  # built once, its values bound when it runs
+def _session_availability_statement() -> sa.Select:
     query = (
         sa.select(CourseSession)
-        .where(CourseSession.id == session_id)
+        .where(CourseSession.id == sa.bindparam("session_id", type_=sa.Integer))
         # The trainer's name is shown; their roles are not asked.
         .options(joinedload(CourseSession.trainer).lazyload(User.role_rows))
     )
-    row = db.session.execute(with_availability(query, person)).one_or_none()
-    return None if row is None else availability_from(row, person, now=now)
+    return with_availability(query, sa.bindparam("person_id", type_=sa.Integer))
 
 
 def free_places_expression() -> sa.ColumnElement[int]:

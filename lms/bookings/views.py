@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -91,14 +93,7 @@ def booked_message(booking: Booking) -> str:
 @bp.route("/bookings")
 @signed_in
 def mine():
-    rows = db.session.execute(
-        sa.select(Booking, waiting_position_expression(Booking))
-        .join(Booking.session)
-        .where(Booking.user_id == current_user.id)
-        .order_by(CourseSession.starts_at.desc(), Booking.id.desc())
-        # Each booking's session is the one joined; its person is the one asking.
-        .options(contains_eager(Booking.session), lazyload(Booking.user))
-    ).all()
+    rows = db.session.execute(_my_bookings_statement(), {"user_id": current_user.id}).all()
     moment = now()
     upcoming = [b for b, _ in rows if not b.session.has_started(moment)][::-1]
     past = [b for b, _ in rows if b.session.has_started(moment)]
@@ -107,6 +102,18 @@ def mine():
     }
     return render_template(
         "bookings/mine.html", upcoming=upcoming, past=past, positions=positions, now=moment
+    )
+
+
+@functools.cache  # built once, its person bound when it runs
+def _my_bookings_statement() -> sa.Select:
+    return (
+        sa.select(Booking, waiting_position_expression(Booking))
+        .join(Booking.session)
+        .where(Booking.user_id == sa.bindparam("user_id", type_=sa.Integer))
+        .order_by(CourseSession.starts_at.desc(), Booking.id.desc())
+        # Each booking's session is the one joined; its person is the one asking.
+        .options(contains_eager(Booking.session), lazyload(Booking.user))
     )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import DateField as WTFormsDateField
 from wtforms import IntegerField as WTFormsIntegerField
+from wtforms import SelectField as WTFormsSelectField
 from wtforms import SelectMultipleField, validators, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
@@ -43,6 +45,36 @@ class IntegerField(WTFormsIntegerField):
             self.data = None
             raise ValueError("Enter a smaller whole number.")
         super().process_formdata(valuelist)
+
+
+class Select(widgets.Select):
+    """WTForms' select, each plain option written out at once: the same HTML, without building an
+    option's attributes (and looking up how to call the option renderer) for every option of every
+    select on every page. Options with attributes of their own, groups and multiple choice are left
+    to WTForms."""
+
+    def __call__(self, field, **kwargs):
+        if self.multiple or field.has_groups():
+            return super().__call__(field, **kwargs)
+        kwargs.setdefault("id", field.id)
+        flags = getattr(field, "flags", None)
+        for name in self.validation_attrs:
+            if name not in kwargs and getattr(flags, name, None):
+                kwargs[name] = getattr(flags, name)
+        html = [f"<select {widgets.html_params(name=field.name, **kwargs)}>"]
+        for choice in field.iter_choices():
+            if choice.render_kw:
+                html.append(self.render_option(choice))
+                continue
+            value = str(choice.value) if isinstance(choice.value, bool) else choice.value
+            selected = " selected" if choice.selected else ""
+            html.append(f'<option{selected} value="{escape(value)}">{escape(choice.label or value)}</option>')
+        html.append("</select>")
+        return Markup("".join(html))  # noqa: S704 - every value and label in it was escaped above
+
+
+class SelectField(WTFormsSelectField):
+    widget = Select()
 
 
 class MultiCheckboxField(SelectMultipleField):

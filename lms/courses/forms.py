@@ -8,22 +8,24 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import BooleanField, DecimalField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
 from lms.accounts.models import Role, User, UserRole
 from lms.core.formatting import format_pounds_plain
-from lms.core.forms import DateField, IntegerField, Money, Optional, options, strip
+from lms.core.forms import DateField, IntegerField, Money, Optional, SelectField, options, strip
 from lms.core.timezones import InvalidLocalTime, london_to_utc, to_london
 from lms.courses.models import Course, CourseLevel, DeliveryMode, Topic
 from lms.courses.services import CatalogueFilter, CourseDetails, SessionDetails
 from lms.extensions import db
 
+# Built once: the catalogue asks for it on every page. Names and ids, not Topic objects.
+_TOPICS = sa.select(Topic.id, Topic.name).order_by(Topic.name)
+
 
 def topic_choices(blank: str) -> list[SelectChoice]:
-    topics = db.session.scalars(sa.select(Topic).order_by(Topic.name)).all()
-    return options([("", blank), *[(t.id, t.name) for t in topics]])
+    return options([("", blank), *db.session.execute(_TOPICS).tuples()])
 
 
 class CatalogueFilterForm(FlaskForm):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlparse
@@ -226,10 +227,58 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+MAX_SEARCH_WORDS = 8
+
+
 def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
     """Upcoming scheduled sessions of active courses matching the filters, soonest first (or those
     with the most places left first)."""
+    return _catalogue_statement(_shape(filters)).params(_catalogue_params(filters, now))
 
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a catalogue statement looks like for some filters, whatever their values."""
+
+    topic: bool
+    delivery_mode: bool
+    date_from: bool
+    date_to: bool
+    words: int
+    by_places_left: bool
+
+
+def _shape(filters: CatalogueFilter) -> _Shape:
+    return _Shape(
+        topic=bool(filters.topic_id),
+        delivery_mode=filters.delivery_mode is not None,
+        date_from=filters.date_from is not None,
+        date_to=filters.date_to is not None,
+        words=len(filters.text.split()[:MAX_SEARCH_WORDS]),
+        by_places_left=filters.by_places_left,
+    )
+
+
+def _catalogue_params(filters: CatalogueFilter, now: datetime) -> dict[str, object]:
+    """The values of the filters, for the statement of their shape."""
+    params: dict[str, object] = {"now": now}
+    if filters.topic_id:
+        params["topic_id"] = filters.topic_id
+    if filters.delivery_mode is not None:
+        params["delivery_mode"] = filters.delivery_mode
+    if filters.date_from is not None:
+        params["date_from"] = start_of_london_day(filters.date_from)
+    if filters.date_to is not None:
+        params["date_to"] = end_of_london_day(filters.date_to)
+    for number, word in enumerate(filters.text.split()[:MAX_SEARCH_WORDS]):
+        params[f"word_{number}"] = f"%{_escape_like(word)}%"
+    return params
+
+
+# Built once for each shape, its values bound when it runs: building a statement and working out
+# its cache key was a good part of a catalogue page's time. There are at most a few hundred shapes.
+@functools.lru_cache(maxsize=512)
+def _catalogue_statement(shape: _Shape) -> sa.Select:
     query = (
         sa.select(CourseSession)
         .join(CourseSession.course)
@@ -238,23 +287,23 @@ def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
         .options(contains_eager(CourseSession.course).contains_eager(Course.topic))
         .where(
             CourseSession.status == SessionStatus.SCHEDULED,
-            CourseSession.starts_at > now,
+            CourseSession.starts_at > sa.bindparam("now"),
             Course.is_active.is_(True),
         )
     )
-    if filters.by_places_left:
+    if shape.by_places_left:
         query = query.order_by(free_places_expression().desc())
     query = query.order_by(CourseSession.starts_at, CourseSession.id)
-    if filters.topic_id:
-        query = query.where(Course.topic_id == filters.topic_id)
-    if filters.delivery_mode:
-        query = query.where(CourseSession.delivery_mode == filters.delivery_mode)
-    if filters.date_from:
-        query = query.where(CourseSession.starts_at >= start_of_london_day(filters.date_from))
-    if filters.date_to:
-        query = query.where(CourseSession.starts_at < end_of_london_day(filters.date_to))
-    for word in filters.text.split()[:8]:
-        pattern = f"%{_escape_like(word)}%"
+    if shape.topic:
+        query = query.where(Course.topic_id == sa.bindparam("topic_id"))
+    if shape.delivery_mode:
+        query = query.where(CourseSession.delivery_mode == sa.bindparam("delivery_mode"))
+    if shape.date_from:
+        query = query.where(CourseSession.starts_at >= sa.bindparam("date_from"))
+    if shape.date_to:
+        query = query.where(CourseSession.starts_at < sa.bindparam("date_to"))
+    for number in range(shape.words):
+        pattern = sa.bindparam(f"word_{number}", type_=sa.String)
         query = query.where(
             sa.or_(
                 Course.title.ilike(pattern, escape="\\"),
@@ -267,25 +316,41 @@ def catalogue_query(filters: CatalogueFilter, *, now: datetime) -> sa.Select:
     return query
 
 
+@functools.lru_cache(maxsize=512)
+def _catalogue_page_statement(shape: _Shape) -> sa.Select:
+    """A page of the catalogue: the page's sessions are chosen, and all that match counted, from
+    their ids alone; only the chosen few are then read whole, with their availability for the
+    person asking (`person_id`)."""
+    query = _catalogue_statement(shape)
+    chosen = (
+        query.with_only_columns(CourseSession.id, sa.func.count().over().label("total"))
+        .limit(sa.bindparam("page_size", type_=sa.Integer))
+        .offset(sa.bindparam("page_offset", type_=sa.Integer))
+        .subquery()
+    )
+    return (
+        with_availability(query, sa.bindparam("person_id", type_=sa.Integer))
+        .join(chosen, chosen.c.id == CourseSession.id)
+        .add_columns(chosen.c.total)
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _catalogue_count_statement(shape: _Shape) -> sa.Select:
+    matching = _catalogue_statement(shape).order_by(None).subquery()
+    return sa.select(sa.func.count()).select_from(matching)
+
+
 class CataloguePage(Pagination):
     """A page of the catalogue for one person: its sessions, each one's availability for them, and how
     many sessions match in all, read in one statement (and a count of its own only past the last
     page, where no row carries it). `available` maps each session's id to its Availability."""
 
     def _query_items(self) -> list[CourseSession]:
-        query, person, now = (self._query_args[name] for name in ("query", "person", "now"))
-        # The page's sessions are chosen, and all that match counted, from their ids alone; only
-        # the chosen few are then read whole, with their availability.
-        chosen = (
-            query.with_only_columns(CourseSession.id, sa.func.count().over().label("total"))
-            .limit(self.per_page)
-            .offset(self._query_offset)
-            .subquery()
-        )
+        shape, params, person, now = (self._query_args[name] for name in ("shape", "params", "person", "now"))
         rows = db.session.execute(
-            with_availability(query, person)
-            .join(chosen, chosen.c.id == CourseSession.id)
-            .add_columns(chosen.c.total)
+            _catalogue_page_statement(shape),
+            {**params, "person_id": person.id, "page_size": self.per_page, "page_offset": self._query_offset},
         ).all()
         self.available: dict[int, Availability] = {
             row[0].id: availability_from(row, person, now=now) for row in rows
@@ -296,13 +361,20 @@ class CataloguePage(Pagination):
     def _query_count(self) -> int:
         if self._total is not None:
             return self._total
-        matching = self._query_args["query"].order_by(None).subquery()
-        return db.session.scalar(sa.select(sa.func.count()).select_from(matching))
+        shape, params = self._query_args["shape"], self._query_args["params"]
+        return db.session.scalar(_catalogue_count_statement(shape), params)
 
 
 def catalogue_page(
     filters: CatalogueFilter, person: User, *, page: int, per_page: int, now: datetime
 ) -> CataloguePage:
     """The page of the catalogue `person` asked for, with each session's availability for them."""
-    query = catalogue_query(filters, now=now)
-    return CataloguePage(page=page, per_page=per_page, error_out=False, query=query, person=person, now=now)
+    return CataloguePage(
+        page=page,
+        per_page=per_page,
+        error_out=False,
+        shape=_shape(filters),
+        params=_catalogue_params(filters, now),
+        person=person,
+        now=now,
+    )

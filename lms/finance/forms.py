@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
 
-from lms.core.forms import DateField, Money, MultiCheckboxField, Optional, options, strip
+from lms.core.forms import DateField, Money, MultiCheckboxField, Optional, SelectField, options, strip
 from lms.finance.models import ChargeStatus, WaiverReason
 
 

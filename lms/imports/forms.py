@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, HiddenField, SelectField
+from wtforms import BooleanField, HiddenField
 from wtforms.validators import InputRequired, Optional, Regexp
 
-from lms.core.forms import options
+from lms.core.forms import SelectField, options
 from lms.imports.organisations import Layout
 from lms.imports.report import ImportKind
 from lms.imports.services import ImportOptions

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, TextAreaField
+from wtforms import TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from lms.accounts.services import find_user_by_email
 from lms.bookings.forms import email_field
-from lms.core.forms import DateField, Optional, options, strip
+from lms.core.forms import DateField, Optional, SelectField, options, strip
 from lms.privacy.models import ReceivedHow, RequestKind
 from lms.privacy.requests import RequestDetails
 

@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import StringField
 from wtforms.validators import InputRequired, ValidationError
 
 from lms.accounts.models import Role
@@ -15,7 +15,7 @@ from lms.core.access import roles_required
 from lms.core.clock import now
 from lms.core.financial_year import financial_year_bounds, financial_year_label, financial_year_of
 from lms.core.formatting import format_money, format_period, format_pounds_plain, percent_value, pounds_value
-from lms.core.forms import DateField, Money, Optional, options
+from lms.core.forms import DateField, Money, Optional, SelectField, options
 from lms.core.timezones import london_date
 from lms.core.web import domain_errors, download, filters_from_query, query_args, render_form
 from lms.finance.services import set_budget
