@@ -40,7 +40,7 @@ class Availability:
     booking: Booking | None  # this person's own live booking
     position: int | None = None  # their place on the waiting list
 
-    @property
+    @functools.cached_property  # asked for again and again by the words on a card
     def places_left(self) -> int:
         return free_places(self.session.bookable_limit, self.taken)
 
