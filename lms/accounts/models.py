@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from lms.core.db import UTCDateTime, enum_column
 from lms.core.enums import TitledEnum
@@ -190,6 +190,16 @@ class User(UserMixin, db.Model):
     second_factor: Mapped[SecondFactor | None] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )
+    # The roles as one text ("lnd_admin,practitioner"), read with the person by every signed-in
+    # request (undeferred) rather than their role rows, which the ORM would join and make into
+    # objects; `roles` reads it until the role rows themselves are loaded.
+    role_names: Mapped[str | None] = column_property(
+        sa.select(sa.func.aggregate_strings(UserRole.role, ","))
+        .where(UserRole.user_id == id)
+        .correlate_except(UserRole)
+        .scalar_subquery(),
+        deferred=True,
+    )
 
     __table_args__ = (
         sa.CheckConstraint(
@@ -212,6 +222,9 @@ class User(UserMixin, db.Model):
 
     @property
     def roles(self) -> set[Role]:
+        loaded = self.__dict__
+        if "role_rows" not in loaded and "role_names" in loaded:
+            return {Role(name) for name in (loaded["role_names"] or "").split(",") if name}
         return {row.role for row in self.role_rows}
 
     def has_role(self, *roles: Role) -> bool:
@@ -317,7 +330,7 @@ SYSTEMS = (
 
 
 def describe_user_agent(agent: str) -> str:
-    """"Firefox on Windows": enough to tell one's own sign-ins apart."""
+    """ "Firefox on Windows": enough to tell one's own sign-ins apart."""
     browser = next((name for mark, name in BROWSERS if mark in agent), "")
     system = next((name for mark, name in SYSTEMS if mark in agent), "")
     if browser and system:

@@ -406,7 +406,7 @@ def _sign_in_of(user_id, token: Any) -> sa.ColumnElement[bool]:
 @functools.cache
 def _signed_in_person_query() -> sa.Select:
     # Built once (every signed-in request runs it); only its parameters change.
-    from sqlalchemy.orm import joinedload
+    from sqlalchemy.orm import joinedload, lazyload, undefer
 
     return (
         sa.select(User, SignInSession)
@@ -415,7 +415,7 @@ def _signed_in_person_query() -> sa.Select:
             sa.and_(SignInSession.token_hash == sa.bindparam("token_hash"), SignInSession.user_id == User.id),
         )
         .where(User.session_token == sa.bindparam("session_token"))
-        .options(joinedload(User.role_rows), joinedload(User.second_factor))
+        .options(undefer(User.role_names), lazyload(User.role_rows), joinedload(User.second_factor))
     )
 
 
