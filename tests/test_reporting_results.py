@@ -69,6 +69,15 @@ def test_ratings_are_counted_per_question_with_the_shift_in_understanding(app_co
     assert len(course.comments) == 8  # two written answers each, no names
 
 
+def test_each_courses_questions_come_in_the_order_its_evaluation_asks_them(app_context):
+    session, _ = evaluated_session(["4", "5"])
+    questions = current_question_set(session.course, now=NOW).questions
+    asked = [q.text for q in questions if q.kind is QuestionKind.RATING]
+    assert len(asked) > 2
+    [course] = evaluation_results(*PERIOD)
+    assert [q.text for q in course.questions] == asked
+
+
 def test_follow_up_results_give_response_rate_barriers_and_confidence(app_context):
     session, bookings = evaluated_session(["4", "4", "4"])
     invite_due(session.ends_at + timedelta(days=42))
@@ -133,8 +142,7 @@ def test_the_annual_summary_reads_like_the_annual_report_and_downloads_as_pdf(cl
     assert "Training in 2026/27" in page
     assert "1 session of 1 module on 1 topic was delivered." in page
     assert (
-        "20 places were offered and 3 attendances recorded, in full or in part, by 3 people: "
-        "15% utilisation"
+        "20 places were offered and 3 attendances recorded, in full or in part, by 3 people: 15% utilisation"
     ) in page
     assert "No charges were raised" in page and "eLearning" not in page
     assert "67% rated their understanding now High or Very high" in page

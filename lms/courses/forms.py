@@ -25,7 +25,7 @@ _TOPICS = sa.select(Topic.id, Topic.name).order_by(Topic.name)
 
 
 def topic_choices(blank: str) -> list[SelectChoice]:
-    return options([("", blank), *db.session.execute(_TOPICS).tuples()])
+    return options([("", blank), *db.session.execute(_TOPICS)])
 
 
 class CatalogueFilterForm(FlaskForm):

@@ -90,6 +90,9 @@ def evaluation_results(start: date, end: date, *, course_id: int | None = None) 
         .join(Course, Course.id == CourseSession.course_id)
         .where(*filters, Question.kind == QuestionKind.RATING)
         .group_by(Course.title, Question.text, Answer.rating)
+        # Each course's questions in the order its evaluation asks them, whatever order the
+        # database groups them in.
+        .order_by(Course.title, sa.func.min(Question.position), Question.text, Answer.rating)
     ).all()
     evaluated = dict(
         db.session.execute(
