@@ -233,11 +233,10 @@ def format_datetime(value: datetime | None) -> str:
 
 def format_times(starts_at: datetime, ends_at: datetime) -> str:
     """When something runs: "Wed 2 December 2026, 09:30 to 12:30", the end date given only if it differs."""
-    # Each moment taken into UK time once: a page of sessions shows this on every card.
-    start, end = to_london(starts_at), to_london(ends_at)
-    start_day = format_date(start)
-    end_day = format_date(end) if end.date() != start.date() else None
-    return f"{start_day}, {start:%H:%M} to {end_day + ', ' if end_day else ''}{end:%H:%M}"
+    start, end = to_london(starts_at), to_london(ends_at)  # the days compared are UK days
+    if start.date() == end.date():
+        return f"{format_datetime(start)} to {format_time(end)}"
+    return f"{format_datetime(start)} to {format_datetime(end)}"
 
 
 def _day_and_month(day: date, now: datetime | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import sqlalchemy as sa
 
 from lms.accounts.models import Role
@@ -62,14 +64,7 @@ def test_roles_changed_during_the_request_are_the_ones_asked_about(app_context):
     token = fresh(admin)
     me = signed_in_person(token, None)
     assert me.roles == {Role.LND_ADMIN, Role.PRACTITIONER}
-    details = PersonDetails(
-        first_name=me.first_name,
-        last_name=me.last_name,
-        email=me.email,
-        job_role=me.job_role,
-        agency_id=me.agency_id,
-        other_organisation=me.other_organisation,
-    )
+    details = PersonDetails(**{part.name: getattr(me, part.name) for part in fields(PersonDetails)})
     update_person(me, details, {Role.LND_ADMIN, Role.FINANCE}, True, by=me, now=NOW)
     assert me.roles == {Role.LND_ADMIN, Role.FINANCE}
     assert me.has_role(Role.FINANCE) and not me.has_role(Role.PRACTITIONER)
