@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from io import BytesIO
 
 import pytest
 import sqlalchemy as sa
+from pypdf import PdfReader
 
 from lms.accounts.models import Agency, AgencyCategory, Role, User, UserRole
 from lms.accounts.passwords import verify_password
@@ -36,7 +38,7 @@ from lms.followups.models import FollowUp
 from lms.messages.models import OutboxMessage
 from lms.reporting.results import budget_figures, evaluation_results, follow_up_results
 from lms.reporting.utilisation import Dimension, utilisation
-from tests.conftest import empty_all_tables
+from tests.conftest import empty_all_tables, sign_in
 from tests.factories import create_agency
 
 # The demo is loaded as on the afternoon of Tuesday 1 December 2026: the current financial year is
@@ -318,6 +320,23 @@ def test_certificates_were_issued_to_those_who_evaluated_after_attending_in_full
         assert certificate.booking_id in evaluated
     full_and_evaluated = count(Booking, Booking.id.in_(evaluated), Booking.attendance == Attendance.ATTENDED)
     assert full_and_evaluated == len(certificates)
+
+
+def test_demo_certificates_are_drawn_when_downloaded(loaded, client):
+    # The demo keeps no PDFs (rendering them would be much of its load): each is drawn on download.
+    assert count(Certificate, Certificate.pdf.is_not(None)) == 0
+    practitioner = db.session.scalar(sa.select(User).where(User.email == "practitioner@demo.example"))
+    certificate = db.session.scalars(
+        sa.select(Certificate).join(Certificate.booking).where(Booking.user_id == practitioner.id)
+    ).first()
+    assert certificate is not None
+    sign_in(client, practitioner, password=DEMO_PASSWORD)
+
+    response = client.get(f"/certificates/{certificate.booking_id}.pdf")
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert certificate.number in " ".join(PdfReader(BytesIO(response.data)).pages[0].extract_text().split())
 
 
 def test_follow_ups_were_invited_at_six_weeks_and_about_half_answered(loaded):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -319,13 +322,31 @@ def certificate_data(certificate: Certificate) -> CertificateData:
     )
 
 
+# Whether a certificate's PDF is rendered and kept as it is issued: always, but for the demo data's
+# two years of history (see pdfs_drawn_when_downloaded).
+_KEEP_PDF_WHEN_ISSUED: ContextVar[bool] = ContextVar("keep_pdf_when_issued", default=True)
+
+
+@contextmanager
+def pdfs_drawn_when_downloaded() -> Iterator[None]:
+    """Certificates issued inside the block keep no PDF: each is drawn when downloaded, as one issued
+    before PDFs were kept is, until `store_missing_certificates` keeps it. For the demo data, whose
+    nearly two thousand certificates would otherwise be most of its load; never for real work."""
+    token = _KEEP_PDF_WHEN_ISSUED.set(False)
+    try:
+        yield
+    finally:
+        _KEEP_PDF_WHEN_ISSUED.reset(token)
+
+
 def issue_certificate(booking: Booking, *, now: datetime) -> Certificate:
     """The booking's certificate, issued (and its PDF rendered and kept) the first time it is earned."""
     existing = certificate_of(booking)
     if existing is not None:
         return existing
     certificate = Certificate(booking=booking, number=new_certificate_number(now), issued_at=now)
-    certificate.pdf = render_certificate(certificate_data(certificate))
+    if _KEEP_PDF_WHEN_ISSUED.get():
+        certificate.pdf = render_certificate(certificate_data(certificate))
     db.session.add(certificate)
     db.session.flush()
     log_action("lms.certificate.issued", subject=certificate, actor=None, now=now, number=certificate.number)

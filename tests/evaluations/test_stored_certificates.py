@@ -13,6 +13,7 @@ from lms.evaluations.services import (
     certificate_pdf,
     current_question_set,
     own_booking_certificate,
+    pdfs_drawn_when_downloaded,
     store_missing_certificates,
     submit_evaluation,
 )
@@ -95,6 +96,27 @@ def test_a_certificate_issued_before_pdfs_were_kept_is_rendered_when_downloaded_
     assert response.get_etag() == (tag, False)
     db.session.expire_all()
     assert certificate_of(booking).pdf is None
+
+
+def test_certificates_issued_for_the_demo_keep_no_pdf_and_others_still_do(app_context):
+    with pdfs_drawn_when_downloaded():
+        [drawn_later] = certified()
+    [kept] = certified()
+
+    assert certificate_of(drawn_later).pdf is None
+    assert certificate_of(drawn_later).number in words(certificate_pdf(certificate_of(drawn_later)))
+    assert certificate_of(kept).number in words(certificate_of(kept).pdf)
+
+
+def test_the_demo_switch_is_undone_when_its_block_fails(app_context):
+    try:
+        with pdfs_drawn_when_downloaded():
+            raise RuntimeError("the demo's load failed")
+    except RuntimeError:
+        pass
+    [booking] = certified()
+
+    assert certificate_of(booking).pdf.startswith(b"%PDF")
 
 
 def test_certificates_without_a_pdf_are_stored_in_batches_once(app_context):
