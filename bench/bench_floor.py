@@ -37,7 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.bench_booking import Result, in_rounds, request, run_load
-from bench.common import database_url, in_schema, run_ddl, say
+from bench.common import add_load_arguments, check_load_arguments, database_url, in_schema, own_schema, say
 from config import BASE_DIR
 from tests.live import free_port
 
@@ -186,33 +186,21 @@ def report(results: Sequence[Result], args) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (8)")
-    parser.add_argument("--requests", type=int, default=600, help="requests of each kind in the run (600)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds the requests are split into (5)")
+    add_load_arguments(parser, requests=600, of="kind")
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= 64 and 1 <= args.workers <= 16 and 1 <= args.rounds <= 20):
-        parser.error("use 1-64 clients, 1-16 workers and 1-20 rounds")
-    if not args.clients * args.rounds <= args.requests <= MAX_REQUESTS:
-        parser.error(f"--requests must lie between --clients times --rounds and {MAX_REQUESTS}")
+    check_load_arguments(parser, args, MAX_REQUESTS)
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     url = database_url()
-    schema = f"bench_floor_{os.getpid()}_{secrets.token_hex(3)}"
-    say(f"Creating schema {schema}")
-    run_ddl(url, f"CREATE SCHEMA {schema}")
-    try:
+    with own_schema(url, "bench_floor") as schema:
         create_tables(in_schema(url, schema), args.requests)
         with serve(in_schema(url, schema), args.workers) as port:
             say(f"gunicorn: {args.workers} sync workers on 127.0.0.1:{port}")
             results = measure(port, args)
         report(results, args)
-    finally:
-        say(f"Dropping schema {schema}")
-        run_ddl(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 if __name__ == "__main__":

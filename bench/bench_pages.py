@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import time
 import urllib.parse
 from collections import Counter
@@ -43,7 +42,7 @@ from bench.bench_booking import (
     serve_env,
     sign_in_everyone,
 )
-from bench.common import database_url, in_schema, run_ddl, say
+from bench.common import add_load_arguments, check_load_arguments, database_url, in_schema, own_schema, say
 from config import BASE_DIR, Config
 from lms import create_app
 from lms.accounts.models import Role
@@ -339,28 +338,19 @@ def report(
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (8)")
-    parser.add_argument("--requests", type=int, default=500, help="requests of each page in the run (500)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds the requests are split into (5)")
+    add_load_arguments(parser, requests=500, of="page")
     parser.add_argument(
         "--round-trips-only", action="store_true", help="count each page's round trips and stop (no load)"
     )
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= 64 and 1 <= args.workers <= 16 and 1 <= args.rounds <= 20):
-        parser.error("use 1-64 clients, 1-16 workers and 1-20 rounds")
-    if not args.clients * args.rounds <= args.requests <= MAX_REQUESTS:
-        parser.error(f"--requests must lie between --clients times --rounds and {MAX_REQUESTS}")
+    check_load_arguments(parser, args, MAX_REQUESTS)
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     url = database_url()
-    schema = f"bench_pages_{os.getpid()}_{secrets.token_hex(3)}"
-    say(f"Creating schema {schema}")
-    run_ddl(url, f"CREATE SCHEMA {schema}")
-    try:
+    with own_schema(url, "bench_pages") as schema:
         config = Config()
         config.SQLALCHEMY_DATABASE_URI = in_schema(url, schema)
         app = create_app(config)
@@ -383,9 +373,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         results = measure(app, plan, shown, args)
         report(results, trips, shown, args, schema)
-    finally:
-        say(f"Dropping schema {schema}")
-        run_ddl(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from flask import Flask
@@ -46,3 +50,33 @@ def bench_app(database_uri: str) -> Flask:
     config.SQLALCHEMY_DATABASE_URI = database_uri
     config.MAIL_BACKEND = "log"  # nothing here sends mail; never reach for an SMTP server
     return create_app(config)
+
+
+@contextmanager
+def own_schema(url: str, prefix: str) -> Iterator[str]:
+    """A new schema in `url` for one run, its name; dropped when the block ends, however it ends."""
+    schema = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    say(f"Creating schema {schema}")
+    run_ddl(url, f"CREATE SCHEMA {schema}")
+    try:
+        yield schema
+    finally:
+        say(f"Dropping schema {schema}")
+        run_ddl(url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *, requests: int, of: str) -> None:
+    """--clients, --requests, --workers and --rounds: a load served by gunicorn, in rounds."""
+    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads (8)")
+    parser.add_argument(
+        "--requests", type=int, default=requests, help=f"requests of each {of} in the run ({requests})"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds the requests are split into (5)")
+
+
+def check_load_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, most: int) -> None:
+    if not (1 <= args.clients <= 64 and 1 <= args.workers <= 16 and 1 <= args.rounds <= 20):
+        parser.error("use 1-64 clients, 1-16 workers and 1-20 rounds")
+    if not args.clients * args.rounds <= args.requests <= most:
+        parser.error(f"--requests must lie between --clients times --rounds and {most}")
