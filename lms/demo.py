@@ -8,8 +8,9 @@ same dates a year (or two) on, 1,905 places offered, 1,291 delegates attended (6
 closed, the charges raised, invoiced and mostly paid. The current year runs to today: registers
 closed for the sessions that have run, bookings and waiting lists for those to come. Evaluations,
 certificates, follow-ups, waivers, invoices and budgets are made by the services along the way
-(lms/demo_data/history.py). Every demo account shares one published password, so demo data is for
-trying the system out and never for a live database.
+(lms/demo_data/history.py); the certificates keep no PDF, each is drawn when downloaded (rendering
+them all would be a third of the load). Every demo account shares one published password, so demo
+data is for trying the system out and never for a live database.
 """
 
 from __future__ import annotations
