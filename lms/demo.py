@@ -191,7 +191,7 @@ def build(demo: Demo) -> None:
         for _, phase in phases:
             phase(demo)
     # Rendering the PDFs of nearly two thousand certificates as they are issued would be about a
-    # quarter of the load; each is drawn when downloaded instead, the same PDF.
+    # third of the load; each is drawn when downloaded instead, the same PDF.
     with pdfs_drawn_when_downloaded():
         add_booking_history(demo)  # its own progress bar, over the sessions
     mark_messages_sent(demo, after_id=first_message_id)

@@ -142,7 +142,8 @@ def test_the_annual_summary_reads_like_the_annual_report_and_downloads_as_pdf(cl
     assert "Training in 2026/27" in page
     assert "1 session of 1 module on 1 topic was delivered." in page
     assert (
-        "20 places were offered and 3 attendances recorded, in full or in part, by 3 people: 15% utilisation"
+        "20 places were offered and 3 attendances recorded, in full or in part, by 3 people: "
+        "15% utilisation"
     ) in page
     assert "No charges were raised" in page and "eLearning" not in page
     assert "67% rated their understanding now High or Very high" in page

@@ -330,7 +330,7 @@ SYSTEMS = (
 
 
 def describe_user_agent(agent: str) -> str:
-    """ "Firefox on Windows": enough to tell one's own sign-ins apart."""
+    """"Firefox on Windows": enough to tell one's own sign-ins apart."""
     browser = next((name for mark, name in BROWSERS if mark in agent), "")
     system = next((name for mark, name in SYSTEMS if mark in agent), "")
     if browser and system:

@@ -331,7 +331,7 @@ _KEEP_PDF_WHEN_ISSUED: ContextVar[bool] = ContextVar("keep_pdf_when_issued", def
 def pdfs_drawn_when_downloaded() -> Iterator[None]:
     """Certificates issued inside the block keep no PDF: each is drawn when downloaded, as one issued
     before PDFs were kept is, until `store_missing_certificates` keeps it. For the demo data, whose
-    nearly two thousand certificates would otherwise be most of its load; never for real work."""
+    nearly two thousand certificates would otherwise be a third of its load; never for real work."""
     token = _KEEP_PDF_WHEN_ISSUED.set(False)
     try:
         yield

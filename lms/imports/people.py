@@ -130,7 +130,7 @@ def _import_person(
 
 
 def _follow_own_organisation(person: User, roles: set[Role], *, by: User | None, now: datetime) -> bool:
-    """ "Training contact" in the roles column makes the person a training contact for the
+    """"Training contact" in the roles column makes the person a training contact for the
     organisation they work for (other organisations are added on the organisation's page)."""
     if Role.TRAINING_CONTACT not in roles or person.agency is None:
         return False
